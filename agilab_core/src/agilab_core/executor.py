@@ -1,0 +1,79 @@
+"""The executor contract: how items reach workers and results come back.
+
+An executor is chosen by name, built from its typed options, used as a context
+manager, and must call ``on_result`` once per item, from the thread that called
+``run``, as each item finishes. Retrying items lost with a dead worker is the
+executor's job; it reports the attempts in :attr:`ItemResult.attempts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from agilab_core.app import ItemResult, WorkItem
+from agilab_core.plan import WorkersSpec, WorkerSlot, WorkPlan
+from agilab_core.task import WorkerTask
+
+if TYPE_CHECKING:
+    from agilab_core.env import AgiEnv
+    from agilab_core.packaging import WorkerPackage
+
+OnResult = Callable[[ItemResult], None]
+
+
+@attrs.frozen
+class NoOptions:
+    """Config type of executors that take no ``-o`` options."""
+
+
+class Executor:
+    """Base class of executors. Subclasses implement :meth:`run`.
+
+    ``config`` is an instance of the spec's ``config_type``; ``workers`` is the
+    parsed ``--workers`` value.
+    """
+
+    default_workers: ClassVar[str] = "1"
+
+    def __init__(self, config: Any, workers: WorkersSpec) -> None:
+        self.config = config
+        self.workers = workers
+
+    @classmethod
+    def slots(cls, config: Any, workers: WorkersSpec) -> list[WorkerSlot]:
+        """The slots a plan is made for; raise ``UsageError`` for hosts it cannot use."""
+        return workers.slots()
+
+    def install(self, package: WorkerPackage, env: AgiEnv) -> None:
+        """Prepare workers to run ``package`` (no-op by default)."""
+
+    def run(self, plan: WorkPlan, items: Mapping[str, WorkItem], task: WorkerTask, on_result: OnResult) -> None:
+        """Run every item of ``plan`` and call ``on_result`` as each finishes."""
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        """Extra facts for the manifest (dashboard link, cluster address...)."""
+        return {}
+
+    def close(self) -> None:
+        """Free everything the executor started. Must be safe to call twice."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+@attrs.frozen
+class ExecutorSpec:
+    """How an executor registers itself (returned by ``register_executors``)."""
+
+    name: str
+    executor: type[Executor]
+    config_type: type = NoOptions
+    description: str = ""

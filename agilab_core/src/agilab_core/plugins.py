@@ -1,0 +1,201 @@
+"""Finding, loading and validating plugins, one entry point at a time.
+
+Every entry point of the ``agilab`` group is loaded inside its own try/except:
+a plugin that fails to import, uses an unknown hook or registers something
+invalid is recorded with a one-line reason and the others keep working.
+``AGILAB_STRICT_PLUGINS=1`` re-raises instead; ``AGILAB_DISABLE_PLUGINS=a,b``
+blocks plugins by entry-point or registered name. Nothing is loaded at import
+time: :func:`load_plugins` builds a fresh :class:`Registry` each call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+
+from agilab_core import env as env_module
+from agilab_core import hookspecs
+from agilab_core import packaging as packaging_module
+from agilab_core import plan as plan_module
+from agilab_core.app import AppSpec
+from agilab_core.errors import PluginError, UsageError
+from agilab_core.executor import ExecutorSpec
+from agilab_core.task import one_line
+from agilab_core.views import PageSpec
+
+GROUP = "agilab"
+STATUS_LOADED = "loaded"
+STATUS_BLOCKED = "blocked"
+STATUS_FAILED = "failed"
+
+BUILTINS = (env_module, packaging_module, plan_module)
+
+# registration hook -> (kind, spec class)
+_REGISTRATIONS = {
+    "register_apps": ("app", AppSpec),
+    "register_executors": ("executor", ExecutorSpec),
+    "register_pages": ("page", PageSpec),
+}
+
+
+@attrs.frozen
+class PluginInfo:
+    """One row of ``agilab plugins``."""
+
+    name: str
+    kind: str
+    distribution: str
+    version: str
+    status: str
+    error: str | None = None
+    entry_point: str | None = None
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    """A plugin manager with the hook specs and the kernel's default implementations."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for module in BUILTINS:
+        pm.register(module, name=module.__name__)
+    return pm
+
+
+def _strict() -> bool:
+    return os.environ.get("AGILAB_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
+
+
+def _disabled() -> set[str]:
+    return {n.strip() for n in os.environ.get("AGILAB_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+
+def _guess_kind(distribution: str) -> str:
+    parts = distribution.lower().replace("_", "-").split("-")
+    return parts[1] if len(parts) > 2 and parts[0] == "agilab" and parts[1] in ("app", "executor", "page") else "plugin"
+
+
+@attrs.define
+class Registry:
+    """Everything the installed plugins registered, plus the load report."""
+
+    pm: pluggy.PluginManager
+    apps: dict[str, AppSpec] = attrs.field(factory=dict)
+    executors: dict[str, ExecutorSpec] = attrs.field(factory=dict)
+    pages: dict[str, PageSpec] = attrs.field(factory=dict)
+    plugins: list[PluginInfo] = attrs.field(factory=list)
+    origins: dict[str, tuple[str, str]] = attrs.field(factory=dict)  # plugin name -> (dist, version)
+
+    def app(self, name: str) -> AppSpec:
+        return self._lookup(self.apps, name, "app")
+
+    def executor(self, name: str) -> ExecutorSpec:
+        return self._lookup(self.executors, name, "executor")
+
+    def page(self, name: str) -> PageSpec:
+        return self._lookup(self.pages, name, "page")
+
+    def _lookup(self, table: dict[str, Any], name: str, kind: str) -> Any:
+        if name in table:
+            return table[name]
+        known = ", ".join(sorted(table)) or "none"
+        why = next((p for p in self.plugins if p.name == name and p.status != STATUS_LOADED), None)
+        hint = f" ({why.status}: {why.error})" if why and why.error else (f" ({why.status})" if why else "")
+        raise UsageError(f"unknown {kind} {name!r}{hint}; installed: {known}")
+
+    def distribution(self, kind: str, name: str) -> tuple[str, str]:
+        for p in self.plugins:
+            if p.kind == kind and p.name == name:
+                return p.distribution, p.version
+        return "unknown", "unknown"
+
+    def register(self, plugin: object, name: str, distribution: str = "local", version: str = "0") -> None:
+        """Register a plugin object directly (tests, notebooks) and collect its specs."""
+        self.pm.register(plugin, name=name)
+        self.origins[name] = (distribution, version)
+        self._collect(only=name)
+
+    def _fail(self, name: str, distribution: str, version: str, exc: BaseException, kind: str | None = None) -> None:
+        if _strict():
+            raise exc
+        self.plugins.append(
+            PluginInfo(name, kind or _guess_kind(distribution), distribution, version, STATUS_FAILED, one_line(exc))
+        )
+
+    def _collect(self, only: str | None = None) -> None:
+        """Call the registration hooks plugin by plugin; validate and de-duplicate."""
+        disabled = _disabled()
+        tables = {"app": self.apps, "executor": self.executors, "page": self.pages}
+        broken: set[str] = set()
+        for hook_name, (kind, spec_type) in _REGISTRATIONS.items():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                pname = impl.plugin_name
+                if (only and pname != only) or pname in broken or pname not in self.origins:
+                    continue
+                dist, version = self.origins[pname]
+                try:
+                    specs = impl.function() or []
+                    for spec in specs:
+                        if not isinstance(spec, spec_type):
+                            raise PluginError(f"{hook_name} returned {type(spec).__name__}, expected {spec_type.__name__}")
+                        if spec.name in tables[kind]:
+                            owner = self.distribution(kind, spec.name)[0]
+                            raise PluginError(f"{kind} {spec.name!r} is already registered by {owner}")
+                except Exception as exc:  # noqa: BLE001 - one plugin never breaks the others
+                    broken.add(pname)
+                    self._fail(pname, dist, version, exc, kind)
+                    continue
+                for spec in specs:
+                    if spec.name in disabled:
+                        self.plugins.append(PluginInfo(spec.name, kind, dist, version, STATUS_BLOCKED, entry_point=pname))
+                        continue
+                    tables[kind][spec.name] = spec
+                    self.plugins.append(PluginInfo(spec.name, kind, dist, version, STATUS_LOADED, entry_point=pname))
+        for pname in broken:
+            self._unregister(pname)
+
+    def _unregister(self, pname: str) -> None:
+        plugin = self.pm.get_plugin(pname)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        # drop anything the broken plugin registered before failing
+        for kind, table in (("app", self.apps), ("executor", self.executors), ("page", self.pages)):
+            for info in [p for p in self.plugins if p.entry_point == pname and p.kind == kind]:
+                table.pop(info.name, None)
+                self.plugins.remove(info)
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    return metadata.entry_points(group=GROUP)
+
+
+def load_plugins(entry_points: bool = True) -> Registry:
+    """Build a plugin manager and load every installed plugin safely."""
+    registry = Registry(make_plugin_manager())
+    if entry_points:
+        disabled = _disabled()
+        seen: set[str] = set()
+        for ep in sorted(_entry_points(), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist else "unknown"
+            version = ep.dist.version if ep.dist else "unknown"
+            if ep.name in seen:
+                continue  # the same distribution visible twice on sys.path
+            seen.add(ep.name)
+            if ep.name in disabled:
+                registry.plugins.append(PluginInfo(ep.name, _guess_kind(dist), dist, version, STATUS_BLOCKED, entry_point=ep.name))
+                continue
+            try:
+                plugin = ep.load()
+                registry.pm.register(plugin, name=ep.name)
+                registry.pm.check_pending()
+            except Exception as exc:  # noqa: BLE001 - record and keep going
+                registry._unregister(ep.name)
+                registry._fail(ep.name, dist, version, exc)
+                continue
+            registry.origins[ep.name] = (dist, version)
+        registry._collect()
+    registry.plugins.sort(key=lambda p: (p.kind, p.name))
+    return registry

@@ -1,0 +1,184 @@
+"""Typed settings: TOML and ``KEY=VALUE`` strings in, frozen attrs objects out.
+
+One cattrs converter does every conversion in the kernel (settings, executor
+options, manifest records), so a value means the same thing everywhere. Every
+problem is reported as ``<source>: <problem> @ <field>`` on one line, where the
+source is a file path or a command-line flag.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ForbiddenExtraKeysError
+
+from agilab_core.errors import ConfigError
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+converter.register_structure_hook(Path, lambda v, _: Path(v))
+converter.register_unstructure_hook(Path, str)
+
+
+def _strict_int(value: Any, _: type) -> int:
+    # cattrs would turn 1.5 into 1 and True into 1: a typo must not pass as a number.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, str):
+        return int(value.strip())
+    return int(value)
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
+        return value.strip().lower() in ("true", "yes", "1")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(bool, _strict_bool)
+
+
+def unstructure(obj: Any) -> Any:
+    """attrs object (or anything) to JSON-able builtins."""
+    return converter.unstructure(obj)
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return f"unknown field(s) {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    name = getattr(type_, "__name__", None) or str(type_)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if type_ is None:
+        return f"invalid value: {detail}"
+    return f"invalid value for {name}: {detail}"
+
+
+def structure(data: Any, cls: type[T], source: str, path: str = "args") -> T:
+    """Build ``cls`` from builtins or raise :class:`ConfigError` naming source and fields."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
+        lines = cattrs.transform_error(exc, path=path, format_exception=_format)
+        raise ConfigError(f"{source}: {'; '.join(lines)}") from None
+
+
+# -- KEY=VALUE ------------------------------------------------------------------
+
+
+def _is_text(tp: Any) -> bool:
+    """True for ``str``/``Path`` and their optional forms: keep the raw string."""
+    if tp in (str, Path):
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_text(a) for a in typing.get_args(tp) if a is not type(None))
+    return False
+
+
+def parse_value(raw: str, field_type: Any = None) -> Any:
+    """A command-line value: a TOML literal (``5``, ``true``, ``[1, 2]``) or a string.
+
+    Text fields keep the raw string, so an aircraft id ``007`` stays ``"007"``.
+    """
+    if field_type is not None and _is_text(field_type):
+        return raw
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def parse_assignments(pairs: list[str] | tuple[str, ...], flag: str, cls: type | None = None) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` into ``{"a": 1, "b": "x"}``, typed by ``cls`` fields when given."""
+    types_by_name: dict[str, Any] = {}
+    if cls is not None and attrs.has(cls):
+        types_by_name = {f.name: f.type for f in attrs.fields(attrs.resolve_types(cls))}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
+        out[key] = parse_value(raw, types_by_name.get(key))
+    return out
+
+
+# -- settings files -------------------------------------------------------------
+
+SETTINGS_TABLES = ("args", "cluster")
+
+
+@attrs.frozen
+class ClusterSettings:
+    """The ``[cluster]`` table: defaults for ``--executor``, ``--workers`` and ``-o``."""
+
+    executor: str | None = None
+    workers: str | int | None = None
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class AppSettings:
+    """A parsed settings file: raw ``[args]`` (typed later by the app) and ``[cluster]``."""
+
+    path: Path | None
+    args: dict[str, Any]
+    cluster: ClusterSettings
+
+
+def load_settings(path: Path | None) -> AppSettings:
+    """Read an ``app_settings.toml``; a missing path gives empty settings."""
+    if path is None or not path.exists():
+        return AppSettings(path=path, args={}, cluster=ClusterSettings())
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    unknown = sorted(set(data) - set(SETTINGS_TABLES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)} (expected {', '.join(SETTINGS_TABLES)})")
+    args = data.get("args", {})
+    if not isinstance(args, dict):
+        raise ConfigError(f"{path}: 'args' must be a table")
+    cluster = structure(data.get("cluster", {}), ClusterSettings, str(path), path="cluster")
+    return AppSettings(path=path, args=args, cluster=cluster)
+
+
+def build_args(args_type: type[T], settings: AppSettings, overrides: dict[str, Any]) -> T:
+    """Settings-file args with ``--set`` overrides applied, as ``args_type``.
+
+    Errors name the settings file for file values and ``--set`` for overrides.
+    """
+    known = {f.name for f in attrs.fields(args_type)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise ConfigError(f"--set: unknown field(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
+    source = str(settings.path) if settings.path else "settings"
+    try:
+        return structure({**settings.args, **overrides}, args_type, "--set" if overrides else source)
+    except ConfigError:
+        if overrides:
+            structure(settings.args, args_type, source)  # raises naming the file when the file is at fault
+        raise

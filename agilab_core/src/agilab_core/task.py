@@ -1,0 +1,121 @@
+"""Running items inside a worker process, whatever the executor.
+
+A :class:`WorkerTask` is the only thing an executor ships to its workers: a
+small picklable record (the worker's import path, the validated args, where
+outputs go). Inside the worker it imports the app's ``Worker`` once, then turns
+each item into an :class:`ItemResult` — timing it, hashing the files it wrote,
+and catching its exception so one bad item never stops the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from agilab_core.app import ITEM_FAILED, ITEM_OK, ItemError, ItemResult, OutputFile, WorkItem, Worker, WorkerContext
+from agilab_core.errors import PluginError
+from agilab_core.evidence import sha256_file
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:Attr"`` (or ``"package.module.Attr"``)."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise PluginError(f"cannot import {path!r}: {exc}") from exc
+    return obj
+
+
+def one_line(exc: BaseException) -> str:
+    """``str(exc)`` squeezed onto one line (first line, or the type name)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+@attrs.frozen
+class WorkerTask:
+    """Everything a worker process needs to run items of one run."""
+
+    app: str
+    run_id: str
+    worker: str
+    args: Any
+    output_dir: Path
+    runtime: str = "python"
+
+    def start(self, worker_id: str | None = None) -> WorkerSession:
+        """Import the worker class, call its ``start``; return a session for items."""
+        host = socket.gethostname()
+        worker_id = worker_id or f"{host}/{os.getpid()}"
+        cls = import_object(self.worker)
+        worker: Worker = cls()
+        ctx = WorkerContext(app=self.app, run_id=self.run_id, output_dir=Path(self.output_dir), worker_id=worker_id, host=host)
+        worker.start(self.args, ctx)
+        return WorkerSession(task=self, worker=worker, ctx=ctx)
+
+
+@attrs.define
+class WorkerSession:
+    """A started worker; ``run(item)`` never raises for a failing item."""
+
+    task: WorkerTask
+    worker: Worker
+    ctx: WorkerContext
+
+    def run(self, item: WorkItem, attempts: int = 1) -> ItemResult:
+        started = time.time()
+        try:
+            out = self.worker.work(item)
+            files = tuple(self._record(f) for f in out.files)
+        except Exception as exc:  # noqa: BLE001 - an item's failure is data, not a crash
+            return ItemResult(
+                item_id=item.id,
+                status=ITEM_FAILED,
+                worker=self.ctx.worker_id,
+                host=self.ctx.host,
+                started=started,
+                finished=time.time(),
+                error=ItemError(type(exc).__name__, one_line(exc), traceback.format_exc()),
+                attempts=attempts,
+                runtime=self.task.runtime,
+            )
+        return ItemResult(
+            item_id=item.id,
+            status=ITEM_OK,
+            worker=self.ctx.worker_id,
+            host=self.ctx.host,
+            started=started,
+            finished=time.time(),
+            rows=out.rows,
+            bytes_in=out.bytes_in,
+            bytes_out=sum(f.bytes for f in files),
+            outputs=files,
+            metrics=out.metrics,
+            attempts=attempts,
+            runtime=self.task.runtime,
+        )
+
+    def _record(self, path: str | os.PathLike[str]) -> OutputFile:
+        full = Path(path)
+        if not full.is_absolute():
+            full = self.ctx.output_dir / full
+        try:
+            rel = full.relative_to(self.ctx.output_dir).as_posix()
+        except ValueError:
+            rel = str(full)
+        return OutputFile(path=rel, sha256=sha256_file(full), bytes=full.stat().st_size)
+
+    def stop(self) -> None:
+        self.worker.stop()

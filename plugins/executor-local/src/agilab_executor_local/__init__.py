@@ -1,0 +1,1 @@
+"""AGILab executors that run on this machine: ``local`` and ``pool``."""
