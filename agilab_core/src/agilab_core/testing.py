@@ -80,7 +80,7 @@ class ProbeWorker(Worker):
             with atomic_path(target) as tmp:
                 tmp.write_text(json.dumps({"item": item.id, "worker": self.ctx.worker_id}), encoding="utf-8")
             files.append(target)
-        return ItemOutput(rows=1, bytes_in=index, files=files, metrics={"pid": os.getpid()})
+        return ItemOutput(rows=1, bytes_in=index, files=files, metrics={"pid": os.getpid(), "threads": os.environ.get("OMP_NUM_THREADS")})
 
 
 PROBE_APP = AppSpec("probe", ProbeManager, "agilab_core.testing:ProbeWorker", description="executor test app")
