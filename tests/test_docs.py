@@ -1,0 +1,51 @@
+"""The documentation covers every public hook and every CLI command and option."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import click
+
+from agilab_core import hookspecs
+from agilab_core.cli import cli
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _hook_names() -> list[str]:
+    return [
+        name
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if getattr(fn, f"{hookspecs.PROJECT}_spec", None) is not None
+    ]
+
+
+def test_there_are_hooks_to_document():
+    assert {"register_apps", "register_executors", "register_pages", "resolve_env", "package_worker", "plan_work",
+            "run_started", "item_finished", "run_finished"} <= set(_hook_names())
+
+
+def test_every_hook_is_documented():
+    text = (DOCS / "hooks.md").read_text()
+    missing = [name for name in _hook_names() if not re.search(rf"`{name}\(", text)]
+    assert missing == []
+
+
+def test_every_hook_has_a_docstring_with_its_params():
+    for name in _hook_names():
+        fn = getattr(hookspecs, name)
+        doc = inspect.getdoc(fn) or ""
+        assert len(doc) > 40, name
+        for param in inspect.signature(fn).parameters:
+            assert f":param {param}:" in doc, f"{name} does not document {param}"
+
+
+def test_every_command_and_option_is_documented():
+    text = (DOCS / "cli.md").read_text()
+    for name, command in cli.commands.items():
+        assert f"`agilab {name}" in text, f"command {name} is not documented"
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "debug":
+                assert any(f"`{opt}" in text for opt in param.opts), f"{name} {param.opts} is not documented"
