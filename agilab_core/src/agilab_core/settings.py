@@ -133,7 +133,7 @@ class ClusterSettings:
     """The ``[cluster]`` table: defaults for ``--executor``, ``--workers`` and ``-o``."""
 
     executor: str | None = None
-    workers: str | int | None = None
+    workers: str | None = None  # "N" or "HOST=N,..."; a TOML integer is accepted too
     options: dict[str, Any] = attrs.field(factory=dict)
 
 

@@ -1,0 +1,256 @@
+"""The `agilab` command end to end: real processes, real sample data, real plugins.
+
+Every bad input gets a one-line error naming what is at fault, the documented
+exit code, and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from agilab_app_flight.sample import generate
+
+AGILAB = str(Path(sys.executable).with_name("agilab"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def agilab(*args: str, home: Path, env: dict[str, str] | None = None, check: int | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "AGILAB_HOME": str(home), **(env or {})}
+    full_env.pop("AGILAB_DISABLE_PLUGINS", None)
+    proc = subprocess.run([AGILAB, *args], capture_output=True, text=True, env=full_env, timeout=300)
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("flights")
+    generate(folder, files=12, rows=300, seed=3, min_rows=100, max_rows=900)
+    return folder
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+# -- plugins ----------------------------------------------------------------------------
+
+
+def test_plugins_json_lists_the_flight_app_and_both_local_executors(home):
+    rows = json.loads(agilab("plugins", "--json", home=home, check=0).stdout)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["flight"]["kind"] == "app" and by_name["flight"]["distribution"] == "agilab-app-flight"
+    assert by_name["local"]["kind"] == by_name["pool"]["kind"] == "executor"
+    for name in ("flight", "local", "pool"):
+        assert by_name[name]["status"] == "loaded" and by_name[name]["error"] is None
+        assert by_name[name]["version"]
+
+
+def test_disabled_plugins_are_listed_as_blocked_and_cannot_run(home, flights):
+    env = {"AGILAB_DISABLE_PLUGINS": "pool"}
+    full = {**os.environ, "AGILAB_HOME": str(home), **env}
+    rows = json.loads(subprocess.run([AGILAB, "plugins", "--json"], capture_output=True, text=True, env=full, check=True).stdout)
+    assert {r["name"]: r["status"] for r in rows}["pool"] == "blocked"
+    proc = subprocess.run([AGILAB, "run", "flight", "--executor", "pool", "--set", f"data_in={flights}"], capture_output=True, text=True, env=full)
+    assert proc.returncode == 2
+    assert "unknown executor 'pool' (blocked)" in one_line_error(proc)
+
+
+def test_a_broken_plugin_package_is_reported_and_the_others_keep_working(tmp_path, home, flights):
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(ROOT / "tests/fixtures/agilab-app-broken")],
+        check=True,
+        capture_output=True,
+    )
+    env = {"PYTHONPATH": str(site)}
+    rows = json.loads(agilab("plugins", "--json", home=home, env=env, check=0).stdout)
+    broken = next(r for r in rows if r["name"] == "broken")
+    assert broken["status"] == "failed" and broken["kind"] == "app" and broken["distribution"] == "agilab-app-broken"
+    assert "agilab_dependency_that_is_not_installed" in broken["error"] and "\n" not in broken["error"]
+    assert {r["name"] for r in rows if r["status"] == "loaded"} >= {"flight", "local", "pool"}
+    out = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--json", home=home, env=env, check=0).stdout)
+    assert out["status"] == "ok"
+    strict = agilab("plugins", home=home, env={**env, "AGILAB_STRICT_PLUGINS": "1"})
+    assert strict.returncode != 0 and "agilab_dependency_that_is_not_installed" in strict.stderr
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def test_run_json_reports_the_run_and_leaves_its_evidence(home, flights):
+    out = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    assert out["app"] == "flight" and out["executor"] == "local" and out["status"] == "ok"
+    assert out["items"] == {"total": 12, "ok": 12, "failed": 0}
+    assert out["seconds"] > 0
+    manifest = json.loads(Path(out["manifest"]).read_text())
+    assert manifest["run_id"] == out["run_id"] and manifest["status"] == "ok"
+    assert Path(out["manifest"]).parent == home / "runs" / "flight" / out["run_id"]
+    outputs = Path(out["outputs"])
+    parts = sorted(outputs.glob("aircraft=*/*.parquet"))
+    assert len(parts) == 12
+    assert json.loads((outputs / "summary.json").read_text())["rows"] == manifest["summary"]["rows"]
+    assert (home / "apps" / "flight" / "app_settings.toml").exists()
+
+
+def test_pool_gives_the_same_rows_and_distances_as_local(home, flights):
+    local = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    pool = json.loads(agilab("run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    assert pool["executor"] == "pool" and pool["items"] == local["items"]
+
+    def frame(run):
+        return pl.read_parquet(Path(run["outputs"]) / "**/*.parquet").sort("aircraft", "date")
+
+    a, b = frame(local), frame(pool)
+    assert a.height == b.height == local["summary"]["rows"]
+    assert a.equals(b)
+    assert local["summary"]["distance_m"] == pytest.approx(pool["summary"]["distance_m"])
+
+
+def test_run_without_json_prints_a_short_summary(home, flights):
+    proc = agilab("run", "flight", "--set", f"data_in={flights}", "--set", "nfile=3", home=home, check=0)
+    assert "3/3 items ok" in proc.stdout
+    assert "manifest:" in proc.stdout and "outputs:" in proc.stdout
+
+
+def test_out_sends_outputs_elsewhere(home, flights, tmp_path):
+    target = tmp_path / "elsewhere"
+    out = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--out", str(target), "--json", home=home, check=0).stdout)
+    assert Path(out["outputs"]) == target.resolve()
+    assert len(list(target.glob("aircraft=*/*.parquet"))) == 12
+
+
+def test_two_runs_at_once_keep_separate_folders(home, flights):
+    env = {**os.environ, "AGILAB_HOME": str(home)}
+    cmd = [AGILAB, "run", "flight", "--set", f"data_in={flights}", "--json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outs[0]["run_id"] != outs[1]["run_id"]
+    for out in outs:
+        assert len(list(Path(out["outputs"]).glob("aircraft=*/*.parquet"))) == 12
+        assert json.loads(Path(out["manifest"]).read_text())["items"]["ok"] == 12
+
+
+# -- plan, runs, show ------------------------------------------------------------------------------
+
+
+def test_plan_places_every_file_once_and_runs_nothing(home, flights):
+    data = json.loads(agilab("plan", "flight", "-e", "pool", "-w", "3", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    assert data["items"] == 12 and len(data["slots"]) == 3
+    placed = [i for s in data["slots"] for i in s["items"]]
+    assert sorted(placed) == sorted(p.name for p in flights.glob("*.csv"))
+    assert not (home / "runs").exists()
+
+
+def test_runs_and_show_read_the_evidence_back(home, flights):
+    out = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--set", "nfile=2", "--json", home=home, check=0).stdout)
+    runs = json.loads(agilab("runs", "flight", "--json", home=home, check=0).stdout)
+    assert [r["run_id"] for r in runs] == [out["run_id"]]
+    assert runs[0]["status"] == "ok" and runs[0]["items"]["total"] == 2
+    assert json.loads(agilab("runs", "nosuchapp", "--json", home=home, check=0).stdout) == []
+    shown = json.loads(agilab("show", out["run_id"][:-2], "--json", home=home, check=0).stdout)
+    assert shown["run_id"] == out["run_id"] and len(shown["results"]) == 2
+    text = agilab("show", out["run_id"], home=home, check=0).stdout
+    assert out["run_id"] in text and "2/2 items ok" in text
+    assert "no run" in one_line_error(agilab("show", "19990101-000000-zzzzzz", home=home, check=2))
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+def test_unknown_app_lists_the_installed_ones(home):
+    line = one_line_error(agilab("run", "nosuchapp", home=home, check=2))
+    assert "unknown app 'nosuchapp'" in line and "flight" in line
+
+
+def test_unknown_executor_lists_the_installed_ones(home, flights):
+    line = one_line_error(agilab("run", "flight", "--executor", "warp", "--set", f"data_in={flights}", home=home, check=2))
+    assert "unknown executor 'warp'" in line and "local" in line and "pool" in line
+
+
+def test_a_bad_value_names_the_field(home, flights):
+    line = one_line_error(agilab("run", "flight", "--set", "nfile=abc", "--set", f"data_in={flights}", home=home, check=2))
+    assert "nfile" in line and "--set" in line
+    assert not (home / "runs" / "flight").exists() or not any((home / "runs" / "flight").iterdir())
+
+
+def test_an_unknown_field_lists_the_known_ones(home, flights):
+    line = one_line_error(agilab("run", "flight", "--set", "nfiles=3", home=home, check=2))
+    assert "nfiles" in line and "nfile" in line.split("known:")[1]
+
+
+def test_a_bad_workers_spec_is_a_usage_error(home, flights):
+    line = one_line_error(agilab("run", "flight", "-e", "pool", "--workers", "0", "--set", f"data_in={flights}", home=home, check=2))
+    assert "--workers" in line
+
+
+def test_a_broken_settings_file_names_the_file_and_line(home, flights):
+    agilab("plan", "flight", "--set", f"data_in={flights}", home=home, check=0)  # seeds the settings file
+    settings = home / "apps" / "flight" / "app_settings.toml"
+    settings.write_text(settings.read_text() + "\nnfile = = 3\n")
+    line = one_line_error(agilab("run", "flight", home=home, check=2))
+    assert str(settings) in line and "line" in line
+
+
+def test_missing_data_in_names_the_folder(home, tmp_path):
+    missing = tmp_path / "nowhere"
+    line = one_line_error(agilab("run", "flight", "--set", f"data_in={missing}", home=home, check=2))
+    assert str(missing) in line and "data_in" in line
+
+
+def test_an_empty_folder_is_refused_with_the_reason(home, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = one_line_error(agilab("run", "flight", "--set", f"data_in={empty}", home=home, check=2))
+    assert "no files matching" in line and str(empty) in line
+
+
+def test_a_malformed_row_fails_its_item_naming_file_and_line(home, flights, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for src in sorted(flights.glob("*.csv"))[:3]:
+        (data / src.name).write_bytes(src.read_bytes())
+    bad = sorted(data.glob("*.csv"))[1]
+    lines = bad.read_text().splitlines()
+    fields = lines[5].split(",")
+    fields[3] = "not-a-number"
+    lines[5] = ",".join(fields)
+    bad.write_text("\n".join(lines) + "\n")
+    proc = agilab("run", "flight", "--set", f"data_in={data}", "--json", home=home, check=1)
+    out = json.loads(proc.stdout)
+    assert out["status"] == "failed" and out["items"] == {"total": 3, "ok": 2, "failed": 1}
+    (failure,) = out["failed"]
+    assert failure["item"] == bad.name
+    assert bad.name in failure["error"] and "line 6" in failure["error"]
+    manifest = json.loads(Path(out["manifest"]).read_text())
+    (result,) = [r for r in manifest["results"] if r["status"] == "failed"]
+    assert "Traceback" in result["error"]["traceback"]
+    assert not list(Path(out["outputs"]).glob(f"aircraft=*/{bad.stem}.*"))
+
+
+def test_debug_shows_the_real_traceback_of_a_failing_item(home, flights, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "60_1.csv").write_text(",date,aircraft,lat\n0,2021-01-01 00:00:00,60,1.0\n")
+    plain = agilab("run", "flight", "--set", f"data_in={data}", home=home, check=1)
+    assert "Traceback" not in plain.stdout + plain.stderr
+    assert "long" in plain.stdout  # the missing column is named
+    debug = agilab("run", "flight", "--set", f"data_in={data}", "--debug", home=home, check=1)
+    assert "Traceback" in debug.stderr and "agilab_app_flight" in debug.stderr
