@@ -327,8 +327,11 @@ class Agi:
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         # An observer plugin that raises must not take a run down with it.
+        caller = getattr(self.registry.pm.hook, hook)
+        if not caller.get_hookimpls():
+            return  # nobody listens: skip pluggy's call machinery (per item, it adds up)
         try:
-            getattr(self.registry.pm.hook, hook)(**kwargs)
+            caller(**kwargs)
         except Exception as exc:  # noqa: BLE001
             warnings.warn(f"agilab: {hook} hook failed: {type(exc).__name__}: {one_line(exc)}", stacklevel=2)
 

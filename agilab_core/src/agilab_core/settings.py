@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError
+from cattrs.gen import make_dict_unstructure_fn, override
 
+from agilab_core.app import ItemResult
 from agilab_core.errors import ConfigError
 
 T = TypeVar("T")
@@ -55,6 +57,13 @@ def _strict_bool(value: Any, _: type) -> bool:
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(float, _strict_float)
 converter.register_structure_hook(bool, _strict_bool)
+
+
+# Item results are unstructured once per item; their free-form ``metrics`` are
+# JSON-able builtins already, so copying them as-is beats walking them.
+converter.register_unstructure_hook(
+    ItemResult, make_dict_unstructure_fn(ItemResult, converter, metrics=override(unstruct_hook=dict))
+)
 
 
 def unstructure(obj: Any) -> Any:

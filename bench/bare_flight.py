@@ -1,0 +1,51 @@
+"""Baseline: the flight computation as a plain single-process polars script.
+
+What a competent user would write by hand for the same job: read each CSV with
+the same column types, parse dates, order by time, add haversine distance,
+seconds and speed, write one Parquet part per file under aircraft=<id>/, then
+total rows and distance. No framework, no evidence, no hashing.
+
+    python bench/bare_flight.py DATA_DIR OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+R = 6_371_000.0
+TYPES = {"date": pl.Utf8, "aircraft": pl.Utf8, "long": pl.Float64, "lat": pl.Float64, "alt": pl.Float64}
+
+
+def main(data: Path, out: Path) -> None:
+    rows = 0
+    distance = 0.0
+    for path in sorted(data.glob("*.csv")):
+        df = pl.read_csv(path, schema_overrides=TYPES).drop("")
+        lat, lon, date = pl.col("lat"), pl.col("long"), pl.col("date")
+        phi1, phi2 = lat.shift(1).radians(), lat.radians()
+        a = ((phi2 - phi1) / 2).sin().pow(2) + phi1.cos() * phi2.cos() * ((lon - lon.shift(1)).radians() / 2).sin().pow(2)
+        df = (
+            df.lazy()
+            .with_columns(date.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S"))
+            .sort("date", maintain_order=True)
+            .with_columns(
+                (a.sqrt().arcsin() * 2 * R).fill_null(0.0).alias("distance_m"),
+                ((date - date.shift(1)).dt.total_microseconds() / 1e6).fill_null(0.0).alias("dt_s"),
+            )
+            .with_columns(pl.when(pl.col("dt_s") > 0).then(pl.col("distance_m") / pl.col("dt_s")).alias("speed_mps"))
+            .collect()
+        )
+        target = out / f"aircraft={df['aircraft'][0]}" / f"{path.stem}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        df.write_parquet(target)
+        rows += df.height
+        distance += df["distance_m"].sum()
+    print(json.dumps({"rows": rows, "distance_m": distance}))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,165 @@
+"""Benchmarks: AGILab against bare baselines measured in the same run.
+
+    python bench/run.py [--repeat N] [--files N] [--rows N] [--items N] [--only flight|dispatch]
+
+(a) flight: the whole `agilab run flight` process (local; pool with 2 workers)
+    against bench/bare_flight.py, a plain single-process polars script doing
+    the same reads, computation and writes, on a generated set of >= 3 M rows in
+    >= 2,000 files of 100 to 40,000 rows.
+(b) dispatch: no-op items through `local` and `pool` (2 workers) against a bare
+    `ProcessPoolExecutor.map(chunksize=...)`; per-item overhead is
+    (T(N items) - T(2 items)) / (N - 2), so pool start-up is not counted.
+
+Each figure is the best of --repeat runs; variants are interleaved so machine
+noise hits them alike. Ratios are printed as a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+AGILAB = str(Path(sys.executable).with_name("agilab"))
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return elapsed, proc.stdout
+
+
+def flight_data(files: int, rows: int) -> tuple[Path, int]:
+    folder = DATA / f"flights-{files}x{rows}"
+    stamp = folder / ".complete"
+    if not stamp.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        from agilab_app_flight.sample import generate
+
+        print(f"generating {files} flight files (~{files * rows:,} rows) into {folder} ...", flush=True)
+        generate(folder, files=files, rows=rows, seed=2024, min_rows=100, max_rows=40_000, progress=True)
+        total = sum(sum(1 for _ in open(p)) - 1 for p in folder.glob("*.csv"))
+        stamp.write_text(str(total))
+    return folder, int(stamp.read_text())
+
+
+def bench_flight(repeat: int, files: int, rows: int) -> list[tuple[str, str, float, float, str]]:
+    data, total_rows = flight_data(files, rows)
+    print(f"flight: {len(list(data.glob('*.csv')))} files, {total_rows:,} rows", flush=True)
+    home = Path(tempfile.mkdtemp(prefix="agilab-bench-"))
+    env = {"AGILAB_HOME": str(home)}
+    variants = {
+        "bare polars script": lambda out: [sys.executable, str(HERE / "bare_flight.py"), str(data), str(out)],
+        "agilab run (local)": lambda out: [AGILAB, "run", "flight", "-e", "local", "--set", f"data_in={data}", "--out", str(out), "--json"],
+        "agilab run (pool, 2 workers)": lambda out: [AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={data}", "--out", str(out), "--json"],
+    }
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    try:
+        for r in range(repeat):
+            for name, cmd in variants.items():
+                out = home / f"out-{r}-{len(times[name])}"
+                elapsed, _ = timed(cmd(out), env)
+                times[name].append(elapsed)
+                shutil.rmtree(out, ignore_errors=True)
+                shutil.rmtree(home / "runs", ignore_errors=True)
+                print(f"  {name}: {elapsed:.2f} s", flush=True)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    base = min(times["bare polars script"])
+    return [
+        ("flight", "agilab run (local) / bare", min(times["agilab run (local)"]) / base, 1.15, f"{min(times['agilab run (local)']):.2f} s vs {base:.2f} s"),
+        ("flight", "agilab run (pool, 2) / bare", min(times["agilab run (pool, 2 workers)"]) / base, 0.60, f"{min(times['agilab run (pool, 2 workers)']):.2f} s vs {base:.2f} s"),
+    ]
+
+
+def _noop(i: int) -> int:
+    return i
+
+
+def bare_pool(n: int) -> float:
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as ex:
+        for _ in ex.map(_noop, range(n), chunksize=max(1, n // 16)):
+            pass
+    return time.perf_counter() - start
+
+
+def agilab_noop(agi, executor: str, n: int) -> float:
+    start = time.perf_counter()
+    result = agi.run("probe", executor=executor, workers=2 if executor == "pool" else 1, args={"count": n, "write": False})
+    elapsed = time.perf_counter() - start
+    assert result.items["ok"] == n, result.items
+    return elapsed
+
+
+def bench_dispatch(repeat: int, items: int) -> list[tuple[str, str, float, float, str]]:
+    from agilab_core.plugins import load_plugins
+    from agilab_core.runner import Agi
+    from agilab_core.testing import ProbePlugin
+
+    home = Path(tempfile.mkdtemp(prefix="agilab-bench-"))
+    os.environ["AGILAB_HOME"] = str(home)
+    registry = load_plugins()
+    registry.register(ProbePlugin(), name="probe")
+    agi = Agi(registry)
+    t: dict[str, list[float]] = {k: [] for k in ("bare", "bare0", "pool", "pool0", "local", "local0")}
+    try:
+        for _ in range(repeat):
+            t["bare"].append(bare_pool(items))
+            t["bare0"].append(bare_pool(2))
+            t["pool"].append(agilab_noop(agi, "pool", items))
+            t["pool0"].append(agilab_noop(agi, "pool", 2))
+            t["local"].append(agilab_noop(agi, "local", items))
+            t["local0"].append(agilab_noop(agi, "local", 2))
+            shutil.rmtree(home / "runs", ignore_errors=True)
+            print("  " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in t.items()), flush=True)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    best = {k: min(v) for k, v in t.items()}
+    per = {k: max(best[k] - best[k + "0"], 1e-9) / (items - 2) * 1e6 for k in ("bare", "pool", "local")}
+    return [
+        ("dispatch", "pool per-item overhead / bare", per["pool"] / per["bare"], 1.5, f"{per['pool']:.1f} µs vs {per['bare']:.1f} µs per item"),
+        ("dispatch", "pool total / bare total", best["pool"] / best["bare"], None, f"{best['pool']:.2f} s vs {best['bare']:.2f} s for {items:,} items"),
+        ("dispatch", "local per-item / bare pool per-item", per["local"] / per["bare"], None, f"{per['local']:.1f} µs per item in-process"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=1600, help="mean rows per file")
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--only", choices=("flight", "dispatch"))
+    opts = parser.parse_args()
+    rows: list[tuple[str, str, float, float | None, str]] = []
+    if opts.only in (None, "dispatch"):
+        print(f"dispatch: {opts.items:,} no-op items", flush=True)
+        rows += bench_dispatch(opts.repeat, opts.items)
+    if opts.only in (None, "flight"):
+        rows += bench_flight(opts.repeat, opts.files, opts.rows)
+    print()
+    print(f"best of {opts.repeat}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print()
+    print("| bench | ratio | value | target | figures |")
+    print("|---|---|---|---|---|")
+    for bench, name, ratio, target, detail in rows:
+        verdict = "" if target is None else (f"≤ {target} ✓" if ratio <= target else f"≤ {target} ✗")
+        print(f"| {bench} | {name} | {ratio:.2f}× | {verdict} | {detail} |")
+
+
+if __name__ == "__main__":
+    main()
