@@ -79,8 +79,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def redact(options: dict[str, Any]) -> dict[str, Any]:
-    """Copy of ``options`` with values of secret-looking keys replaced."""
-    return {k: ("***" if _SECRET_KEY.search(k) and v not in (None, "") else v) for k, v in options.items()}
+    """Copy of ``options`` with values of secret-looking keys replaced, at any depth."""
+    out: dict[str, Any] = {}
+    for k, v in options.items():
+        if _SECRET_KEY.search(str(k)) and v not in (None, "", {}):
+            out[k] = "***"
+        elif isinstance(v, dict):
+            out[k] = redact(v)
+        else:
+            out[k] = v
+    return out
 
 
 # -- the run --------------------------------------------------------------------
@@ -202,21 +210,24 @@ def read_capacities(path: Path) -> dict[str, float]:
         return {}
 
 
-def update_capacities(path: Path, results: list[ItemResult], smoothing: float = 0.5) -> None:
+def update_capacities(path: Path, results: list[ItemResult], slot_hosts: dict[str, str], smoothing: float = 0.5) -> None:
     """Fold this run's measured bytes/second per worker slot into ``capacity.json``.
 
     Throughput is per slot (bytes processed / busy seconds), averaged per host
     and smoothed with the previous value so one noisy run does not swing plans.
+    ``slot_hosts`` maps the plan's slot ids to the host names plans use; results
+    from workers that are not a slot of the plan cannot be attributed and are
+    left out.
     """
     per_slot: dict[str, list[float]] = {}
     host_of: dict[str, str] = {}
     for r in results:
-        if r.status != ITEM_OK:
+        if r.status != ITEM_OK or r.worker not in slot_hosts:
             continue
         acc = per_slot.setdefault(r.worker, [0.0, 0.0])
         acc[0] += r.bytes_in
         acc[1] += max(r.seconds, 1e-6)
-        host_of[r.worker] = r.host
+        host_of[r.worker] = slot_hosts[r.worker]
     rates: dict[str, list[float]] = {}
     for worker, (nbytes, secs) in per_slot.items():
         if nbytes > 0:

@@ -4,6 +4,8 @@ An executor is chosen by name, built from its typed options, used as a context
 manager, and must call ``on_result`` once per item, from the thread that called
 ``run``, as each item finishes. Retrying items lost with a dead worker is the
 executor's job; it reports the attempts in :attr:`ItemResult.attempts`.
+Results name the slot they ran in (``WorkerSlot.id``, passed to
+``task.start``), so telemetry can attribute throughput to the plan's hosts.
 """
 
 from __future__ import annotations

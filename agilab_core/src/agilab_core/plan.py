@@ -51,7 +51,7 @@ class WorkersSpec:
     @classmethod
     def parse(cls, text: str | int) -> WorkersSpec:
         text = str(text).strip()
-        if re.fullmatch(r"\d+", text):
+        if text.isascii() and text.isdigit():
             return cls((HostWorkers(LOCALHOST, _count(text, text)),))
         hosts = []
         for part in text.split(","):
@@ -76,7 +76,7 @@ class WorkersSpec:
 
     @property
     def is_local(self) -> bool:
-        return all(h.host in (LOCALHOST, "127.0.0.1", "::1") for h in self.hosts)
+        return all(h.host in (LOCALHOST, "127.0.0.1", "::1", "[::1]") for h in self.hosts)
 
     def slots(self) -> list[WorkerSlot]:
         return [WorkerSlot(h.host, i, h.port) for h in self.hosts for i in range(h.count)]
@@ -84,7 +84,7 @@ class WorkersSpec:
 
 def _count(raw: str, text: str) -> int:
     raw = raw.strip()
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise UsageError(f"--workers {text!r}: worker count must be a positive integer, got {raw!r}")
     return int(raw)
 

@@ -138,6 +138,10 @@ class Registry:
                 dist, version = self.origins[pname]
                 try:
                     specs = impl.function() or []
+                    names = [getattr(s, "name", None) for s in specs]
+                    twice = sorted({n for n in names if names.count(n) > 1})
+                    if twice:
+                        raise PluginError(f"{hook_name} returned {kind} {twice[0]!r} twice")
                     for spec in specs:
                         if not isinstance(spec, spec_type):
                             raise PluginError(f"{hook_name} returned {type(spec).__name__}, expected {spec_type.__name__}")

@@ -305,7 +305,7 @@ class Agi:
         manifest = recorder.finish(status, **extra)
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} {status}\n")
         log.close()
-        update_capacities(p.env.capacity_path, recorder.results)
+        update_capacities(p.env.capacity_path, recorder.results, {slot.id: slot.host for slot in p.plan.slots})
         self._notify("run_finished", run=run, manifest=manifest)
         return RunResult(
             run_id=run_id,

@@ -92,6 +92,14 @@ def structure(data: Any, cls: type[T], source: str, path: str = "args") -> T:
         raise ConfigError(f"{source}: {'; '.join(lines)}") from None
 
 
+def _problems(data: Any, cls: type) -> list[str]:
+    try:
+        converter.structure(data, cls)
+    except Exception as exc:  # noqa: BLE001
+        return cattrs.transform_error(exc, path="args", format_exception=_format)
+    return []
+
+
 # -- KEY=VALUE ------------------------------------------------------------------
 
 
@@ -185,9 +193,11 @@ def build_args(args_type: type[T], settings: AppSettings, overrides: dict[str, A
     if bad:
         raise ConfigError(f"--set: unknown field(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
     source = str(settings.path) if settings.path else "settings"
-    try:
-        return structure({**settings.args, **overrides}, args_type, "--set" if overrides else source)
-    except ConfigError:
-        if overrides:
-            structure(settings.args, args_type, source)  # raises naming the file when the file is at fault
-        raise
+    problems = _problems({**settings.args, **overrides}, args_type)
+    if not problems:
+        return converter.structure({**settings.args, **overrides}, args_type)
+    # Blame each problem on where its field's value came from.
+    from_set = [p for p in problems if p.rpartition("@ args.")[2].split(".")[0].split("[")[0] in overrides]
+    from_file = [p for p in problems if p not in from_set]
+    parts = ([f"{source}: {'; '.join(from_file)}"] if from_file else []) + ([f"--set: {'; '.join(from_set)}"] if from_set else [])
+    raise ConfigError("; ".join(parts))

@@ -1,0 +1,1 @@
+"""Small real plugins for the kernel's plugin-loading tests (not collected by pytest)."""

@@ -1,0 +1,103 @@
+"""AgiEnv: where home is, where settings come from, how paths resolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from agilab_core.app import AppSpec, Manager
+from agilab_core.env import AgiEnv, default_home, packaged_settings, resolve_env, seed_settings
+from agilab_core.errors import ConfigError
+
+
+def _spec(settings: str | None = "plugin_fixtures:app_settings.toml") -> AppSpec:
+    return AppSpec("envapp", Manager, "plugin_fixtures.good:GoodWorker", settings=settings)
+
+
+def test_home_comes_from_agilab_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AGILAB_HOME", str(tmp_path / "h"))
+    assert default_home() == tmp_path / "h"
+
+
+def test_home_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AGILAB_HOME", "~/custom")
+    assert default_home() == tmp_path / "custom"
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_home_defaults_to_dot_agilab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str | None) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if value is None:
+        monkeypatch.delenv("AGILAB_HOME", raising=False)
+    else:
+        monkeypatch.setenv("AGILAB_HOME", value)
+    assert default_home() == tmp_path / ".agilab"
+
+
+def test_resolve_env_uses_the_home_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AGILAB_HOME", str(tmp_path / "from-env"))
+    env = resolve_env(_spec(None), {"home": str(tmp_path / "override")})
+    assert env == AgiEnv("envapp", tmp_path / "override")
+
+
+def test_resolve_env_falls_back_to_agilab_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AGILAB_HOME", str(tmp_path / "from-env"))
+    assert resolve_env(_spec(None), {}).home == tmp_path / "from-env"
+
+
+def test_folders_live_under_home(tmp_path: Path) -> None:
+    env = AgiEnv("flight", tmp_path)
+    assert env.settings_path == tmp_path / "apps" / "flight" / "app_settings.toml"
+    assert env.runs_dir == tmp_path / "runs" / "flight"
+    assert env.runs_root == tmp_path / "runs"
+    assert env.wenv_dir == tmp_path / "wenv"
+    assert env.capacity_path == tmp_path / "capacity.json"
+
+
+def test_resolve_path_relative_goes_under_home(tmp_path: Path) -> None:
+    assert AgiEnv("a", tmp_path).resolve_path("data/in") == tmp_path / "data" / "in"
+
+
+def test_resolve_path_absolute_stays(tmp_path: Path) -> None:
+    assert AgiEnv("a", tmp_path).resolve_path("/srv/data") == Path("/srv/data")
+
+
+def test_resolve_path_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert AgiEnv("a", tmp_path / "home").resolve_path("~/x") == tmp_path / "user" / "x"
+
+
+def test_settings_are_seeded_from_the_package_on_first_use(tmp_path: Path, fixtures_on_path: Path) -> None:
+    env = resolve_env(_spec(), {"home": str(tmp_path)})
+    packaged = (fixtures_on_path / "plugin_fixtures" / "app_settings.toml").read_text(encoding="utf-8")
+    assert env.settings_path.read_text(encoding="utf-8") == packaged
+    assert env.settings().args == {"count": 3, "label": "007"}
+    assert [p.name for p in env.settings_path.parent.iterdir()] == ["app_settings.toml"]  # no temp file left
+
+
+def test_user_edits_are_never_overwritten(tmp_path: Path, fixtures_on_path: Path) -> None:
+    env = resolve_env(_spec(), {"home": str(tmp_path)})
+    env.settings_path.write_text("[args]\ncount = 99\n", encoding="utf-8")
+    again = resolve_env(_spec(), {"home": str(tmp_path)})
+    assert again.settings().args == {"count": 99}
+
+
+def test_app_without_packaged_settings_gets_no_file(tmp_path: Path) -> None:
+    env = resolve_env(_spec(None), {"home": str(tmp_path)})
+    assert not env.settings_path.exists()
+    assert env.settings().args == {}
+
+
+def test_default_resource_name_is_app_settings_toml(fixtures_on_path: Path) -> None:
+    assert "count = 3" in packaged_settings(_spec("plugin_fixtures"))
+
+
+@pytest.mark.parametrize("settings", ["plugin_fixtures:missing.toml", "no_such_package_xyz:app_settings.toml"])
+def test_missing_packaged_settings_is_a_config_error_naming_the_app(
+    tmp_path: Path, fixtures_on_path: Path, settings: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        seed_settings(AgiEnv("envapp", tmp_path), _spec(settings))
+    assert str(info.value).startswith("app envapp: packaged settings")
+    assert repr(settings) in str(info.value)

@@ -1,0 +1,281 @@
+"""Evidence: atomic files, run folders, finding runs, capacity telemetry, redaction."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from agilab_core.app import ItemResult
+from agilab_core.errors import UsageError
+from agilab_core.evidence import (
+    atomic_path,
+    find_run,
+    list_runs,
+    new_run_dir,
+    read_capacities,
+    redact,
+    sha256_file,
+    update_capacities,
+    write_json,
+)
+
+# -- atomic files -------------------------------------------------------------------
+
+
+def test_atomic_path_renames_into_place_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "er" / "out.txt"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("done")
+        assert not target.exists()
+    assert target.read_text() == "done"
+    assert list(target.parent.iterdir()) == [target]
+
+
+def test_atomic_path_leaves_nothing_when_the_body_raises(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_keeps_the_previous_file_when_the_body_raises(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_text("new")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_path_body_that_writes_nothing_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    with pytest.raises(FileNotFoundError), atomic_path(target):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_json_writes_indented_json_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "m.json"
+    target.write_text("{}")
+    write_json(target, {"a": [1, 2], "p": Path("/x")})
+    assert json.loads(target.read_text()) == {"a": [1, 2], "p": "/x"}
+    assert target.read_text().endswith("\n")
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_write_json_failure_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "m.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(ValueError):
+        write_json(target, {"v": float("nan"), "loop": _circular()})
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def _circular() -> list:
+    loop: list = []
+    loop.append(loop)
+    return loop
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+# -- run folders -------------------------------------------------------------------
+
+
+def test_new_run_dir_creates_the_folder_and_logs(tmp_path: Path) -> None:
+    run_id, run_dir = new_run_dir(tmp_path / "runs" / "app")
+    assert run_dir == tmp_path / "runs" / "app" / run_id
+    assert (run_dir / "logs").is_dir()
+
+
+def test_new_run_dir_is_unique_under_concurrent_calls(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    results: list[tuple[str, Path]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(16)
+
+    def make() -> None:
+        barrier.wait()
+        for _ in range(25):
+            made = new_run_dir(root)
+            with lock:
+                results.append(made)
+
+    threads = [threading.Thread(target=make) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [r[0] for r in results]
+    assert len(ids) == 400
+    assert len(set(ids)) == 400
+    assert sorted(p.name for p in root.iterdir()) == sorted(ids)
+
+
+def _fake_run(root: Path, app: str, run_id: str, started: float) -> Path:
+    path = root / app / run_id / "manifest.json"
+    write_json(path, {"run_id": run_id, "app": {"name": app}, "started": started})
+    return path
+
+
+def test_find_run_by_exact_id(tmp_path: Path) -> None:
+    path = _fake_run(tmp_path, "a", "20250101-000000-abc", 1)
+    _fake_run(tmp_path, "a", "20250101-000000-abcdef", 2)  # the exact id is also a prefix of this one
+    assert find_run(tmp_path, "20250101-000000-abc") == path
+
+
+def test_find_run_by_unique_prefix_across_apps(tmp_path: Path) -> None:
+    _fake_run(tmp_path, "a", "20250101-000000-aaaaaa", 1)
+    path = _fake_run(tmp_path, "b", "20250202-000000-bbbbbb", 2)
+    assert find_run(tmp_path, "20250202") == path
+
+
+def test_find_run_ambiguous_prefix_lists_candidates(tmp_path: Path) -> None:
+    _fake_run(tmp_path, "a", "20250101-000000-aaaaaa", 1)
+    _fake_run(tmp_path, "b", "20250101-000000-bbbbbb", 2)
+    with pytest.raises(UsageError) as info:
+        find_run(tmp_path, "20250101")
+    message = str(info.value)
+    assert "ambiguous" in message
+    assert "20250101-000000-aaaaaa" in message and "20250101-000000-bbbbbb" in message
+
+
+def test_find_run_missing_names_id_and_folder(tmp_path: Path) -> None:
+    _fake_run(tmp_path, "a", "20250101-000000-aaaaaa", 1)
+    with pytest.raises(UsageError) as info:
+        find_run(tmp_path, "1999")
+    assert str(info.value) == f"no run '1999' under {tmp_path}"
+
+
+def test_find_run_ignores_folders_without_manifest(tmp_path: Path) -> None:
+    (tmp_path / "a" / "20250101-000000-unfinished").mkdir(parents=True)
+    with pytest.raises(UsageError, match="no run"):
+        find_run(tmp_path, "20250101")
+
+
+def test_list_runs_oldest_first_and_filtered_by_app(tmp_path: Path) -> None:
+    _fake_run(tmp_path, "a", "r3", 30)
+    _fake_run(tmp_path, "b", "r1", 10)
+    _fake_run(tmp_path, "a", "r2", 20)
+    assert [m["run_id"] for m in list_runs(tmp_path)] == ["r1", "r2", "r3"]
+    assert [m["run_id"] for m in list_runs(tmp_path, "a")] == ["r2", "r3"]
+    assert list_runs(tmp_path, "zzz") == []
+
+
+def test_list_runs_skips_damaged_manifests(tmp_path: Path) -> None:
+    _fake_run(tmp_path, "a", "good", 1)
+    bad = tmp_path / "a" / "bad" / "manifest.json"
+    bad.parent.mkdir()
+    bad.write_text("{ not json")
+    assert [m["run_id"] for m in list_runs(tmp_path)] == ["good"]
+
+
+def test_list_runs_of_a_missing_root_is_empty(tmp_path: Path) -> None:
+    assert list_runs(tmp_path / "nothing") == []
+
+
+# -- capacity telemetry -------------------------------------------------------------
+
+
+def _result(worker: str, host: str, nbytes: int, seconds: float, status: str = "ok") -> ItemResult:
+    return ItemResult(f"{worker}-{nbytes}-{seconds}", status, worker, host, 100.0, 100.0 + seconds, bytes_in=nbytes)
+
+
+SLOTS = {"a/0": "a", "a/1": "a", "b/0": "b"}
+
+
+def test_update_capacities_records_bytes_per_second_per_host(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    update_capacities(
+        path,
+        [
+            _result("a/0", "a", 100, 1.0),
+            _result("a/0", "a", 300, 1.0),  # slot a/0: 400 B in 2 s = 200 B/s
+            _result("a/1", "a", 400, 1.0),  # slot a/1: 400 B/s; host a: mean 300
+            _result("b/0", "b", 50, 2.0),
+        ],
+        SLOTS,
+    )
+    assert read_capacities(path) == {"a": pytest.approx(300.0), "b": pytest.approx(25.0)}
+
+
+def test_update_capacities_counts_only_ok_items(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    update_capacities(path, [_result("a/0", "a", 100, 1.0), _result("a/0", "a", 10_000, 1.0, status="failed")], SLOTS)
+    assert read_capacities(path) == {"a": pytest.approx(100.0)}
+
+
+def test_update_capacities_with_nothing_measured_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    update_capacities(path, [_result("a/0", "a", 0, 1.0), _result("b/0", "b", 99, 1.0, status="failed")], SLOTS)
+    assert not path.exists()
+
+
+def test_update_capacities_smooths_with_the_previous_value(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    update_capacities(path, [_result("a/0", "a", 100, 1.0), _result("b/0", "b", 10, 1.0)], SLOTS)
+    update_capacities(path, [_result("a/0", "a", 300, 1.0)], SLOTS, smoothing=0.25)
+    # a: 0.25 * 100 + 0.75 * 300; b untouched
+    assert read_capacities(path) == {"a": pytest.approx(250.0), "b": pytest.approx(10.0)}
+
+
+def test_update_capacities_ignores_workers_outside_the_plan(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    update_capacities(path, [_result("a/0", "a", 100, 1.0), _result("stray/9", "stray", 100, 1.0)], SLOTS)
+    assert set(read_capacities(path)) == {"a"}
+
+
+def test_read_capacities_tolerates_missing_and_damaged_files(tmp_path: Path) -> None:
+    assert read_capacities(tmp_path / "absent.json") == {}
+    bad = tmp_path / "bad.json"
+    for text in ["{ nope", "[]", '{"hosts": {"a": {"bytes_per_s": "fast"}}}', '{"hosts": 3}']:
+        bad.write_text(text)
+        assert read_capacities(bad) == {}
+
+
+def test_update_capacities_replaces_a_damaged_file(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    path.write_text("{ damaged")
+    update_capacities(path, [_result("a/0", "a", 100, 1.0)], SLOTS)
+    assert read_capacities(path) == {"a": pytest.approx(100.0)}
+
+
+# -- redaction ------------------------------------------------------------------------
+
+
+def test_redact_hides_secret_looking_values() -> None:
+    options = {
+        "password": "hunter2",
+        "ssh_passphrase": "p",
+        "api_token": "t",
+        "key_file": "/home/me/.ssh/id",
+        "AWS_SECRET": "s",
+        "credentials": {"a": 1},
+        "workers": 4,
+        "host": "h",
+    }
+    shown = redact(options)
+    for k in ("password", "ssh_passphrase", "api_token", "key_file", "AWS_SECRET", "credentials"):
+        assert shown[k] == "***"
+    assert shown["workers"] == 4 and shown["host"] == "h"
+    assert options["password"] == "hunter2"  # the input is not modified
+
+
+def test_redact_keeps_empty_secrets_visible_as_empty() -> None:
+    assert redact({"password": None, "token": ""}) == {"password": None, "token": ""}
+
+
+def test_redact_hides_secrets_in_nested_options() -> None:
+    # Executor configs are attrs classes that may nest (an auth table in ssh options).
+    shown = redact({"auth": {"user": "me", "password": "hunter2"}})
+    assert "hunter2" not in json.dumps(shown)
