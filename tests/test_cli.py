@@ -254,3 +254,8 @@ def test_debug_shows_the_real_traceback_of_a_failing_item(home, flights, tmp_pat
     assert "long" in plain.stdout  # the missing column is named
     debug = agilab("run", "flight", "--set", f"data_in={data}", "--debug", home=home, check=1)
     assert "Traceback" in debug.stderr and "agilab_app_flight" in debug.stderr
+
+
+def test_a_value_refused_by_a_validator_is_blamed_on_set(home, flights):
+    line = one_line_error(agilab("run", "flight", "--set", "nfile=-2", "--set", f"data_in={flights}", home=home, check=2))
+    assert line.startswith("error: --set:") and "nfile" in line

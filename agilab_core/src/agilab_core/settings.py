@@ -8,6 +8,7 @@ source is a file path or a command-line flag.
 
 from __future__ import annotations
 
+import re
 import tomllib
 import types
 import typing
@@ -197,7 +198,15 @@ def build_args(args_type: type[T], settings: AppSettings, overrides: dict[str, A
     if not problems:
         return converter.structure({**settings.args, **overrides}, args_type)
     # Blame each problem on where its field's value came from.
-    from_set = [p for p in problems if p.rpartition("@ args.")[2].split(".")[0].split("[")[0] in overrides]
+    def from_override(problem: str) -> bool:
+        message, _, where = problem.rpartition(" @ ")
+        field = where.partition(".")[2].split(".")[0].split("[")[0]
+        if field:
+            return field in overrides
+        # attrs validators fail at class level (no field path): go by the message
+        return any(re.search(rf"\b{re.escape(key)}\b", message) for key in overrides)
+
+    from_set = [p for p in problems if from_override(p)]
     from_file = [p for p in problems if p not in from_set]
     parts = ([f"{source}: {'; '.join(from_file)}"] if from_file else []) + ([f"--set: {'; '.join(from_set)}"] if from_set else [])
     raise ConfigError("; ".join(parts))

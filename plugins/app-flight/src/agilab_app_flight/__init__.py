@@ -1,0 +1,15 @@
+"""AGILab app ``flight``: per-flight CSV telemetry in, a hive-partitioned dataset out.
+
+The manager (:class:`FlightManager`) plans one item per file; the worker
+(``agilab_app_flight.worker:FlightWorker``) reads a file, adds the distance,
+time step and speed between consecutive fixes, and writes
+``aircraft=<id>/<file>.parquet``. Synthetic input comes from
+``python -m agilab_app_flight.sample``.
+"""
+
+from __future__ import annotations
+
+from agilab_app_flight.args import FlightArgs
+from agilab_app_flight.manager import FlightManager
+
+__all__ = ["FlightArgs", "FlightManager"]

@@ -1,0 +1,78 @@
+"""Arguments of the flight app, typed and checked before any file is read."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+
+OUTPUT_FORMATS = ("parquet", "csv")
+DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
+
+
+def parse_bound(value: str) -> tuple[dt.datetime, bool]:
+    """A ``datemin``/``datemax`` string as a datetime, and whether it named a whole day.
+
+    A bare day matters for ``datemax``: ``2021-01-01`` means "up to the end of
+    that day", not "up to its first second".
+    """
+    text = value.strip()
+    for fmt in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt), fmt == "%Y-%m-%d"
+        except ValueError:
+            continue
+    raise ValueError(f"{value!r} is not a date: expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
+
+
+def _check_bound(_: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None:
+        try:
+            parse_bound(value)
+        except ValueError as exc:
+            raise ValueError(f"{attribute.name}: {exc}") from None
+
+
+def _check_nfile(_: object, attribute: attrs.Attribute, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0 (0 means every file), got {value}")
+
+
+def _check_format(_: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in OUTPUT_FORMATS:
+        raise ValueError(f"{attribute.name} must be one of {', '.join(OUTPUT_FORMATS)}, got {value!r}")
+
+
+def _check_files(_: object, attribute: attrs.Attribute, value: str) -> None:
+    if not value.strip():
+        raise ValueError(f"{attribute.name} must be a glob pattern such as '*.csv'")
+
+
+@attrs.frozen
+class FlightArgs:
+    """Which flight files to read, which time window to keep, how to write the result.
+
+    ``data_in`` is resolved under the AGILab home when relative. ``datemin`` is
+    inclusive; ``datemax`` is inclusive too, and a bare day includes that whole day.
+    """
+
+    data_in: str = "data/flight"
+    files: str = attrs.field(default="*.csv", validator=_check_files)
+    nfile: int = attrs.field(default=0, validator=_check_nfile)
+    datemin: str | None = attrs.field(default=None, validator=_check_bound)
+    datemax: str | None = attrs.field(default=None, validator=_check_bound)
+    output_format: str = attrs.field(default="parquet", validator=_check_format)
+
+    def __attrs_post_init__(self) -> None:
+        window = self.window()
+        if window[0] is not None and window[1] is not None and window[0] >= window[1]:
+            raise ValueError(f"datemin {self.datemin!r} is not before datemax {self.datemax!r}")
+
+    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """Half-open time window ``[start, end)`` the rows must fall in (None: unbounded)."""
+        start = parse_bound(self.datemin)[0] if self.datemin is not None else None
+        end = None
+        if self.datemax is not None:
+            end, whole_day = parse_bound(self.datemax)
+            end += dt.timedelta(days=1) if whole_day else dt.timedelta(seconds=1)
+        return start, end

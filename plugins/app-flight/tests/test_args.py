@@ -1,0 +1,46 @@
+"""Argument checks happen before any file is read, with messages naming the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from importlib import resources
+
+import pytest
+from agilab_app_flight import FlightArgs
+
+
+def test_packaged_settings_are_valid_defaults() -> None:
+    text = resources.files("agilab_app_flight").joinpath("app_settings.toml").read_text(encoding="utf-8")
+    settings = tomllib.loads(text)
+    assert FlightArgs(**settings["args"]) == FlightArgs()
+    assert settings["cluster"]["executor"] == "local"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("datemin", "2021-13-01", "datemin"),
+        ("datemax", "01/02/2021", "YYYY-MM-DD"),
+        ("datemin", "2021-01-01T00:00:00", "datemin"),
+        ("nfile", -1, "nfile"),
+        ("output_format", "json", "parquet, csv"),
+        ("files", "", "files"),
+    ],
+)
+def test_bad_values_are_refused_by_field(field: str, value: object, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        FlightArgs(**{field: value})
+
+
+def test_window_order_is_checked() -> None:
+    with pytest.raises(ValueError, match="not before"):
+        FlightArgs(datemin="2021-02-01", datemax="2021-01-01")
+
+
+def test_a_bare_datemax_covers_its_whole_day() -> None:
+    assert FlightArgs(datemin="2021-01-01", datemax="2021-01-01").window() == (
+        dt.datetime(2021, 1, 1),
+        dt.datetime(2021, 1, 2),
+    )
+    assert FlightArgs(datemax="2021-01-01 10:00:00").window() == (None, dt.datetime(2021, 1, 1, 10, 0, 1))

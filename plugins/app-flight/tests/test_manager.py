@@ -1,0 +1,95 @@
+"""Planning files into items, and summarising what the workers measured."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from agilab_app_flight import FlightArgs, FlightManager
+
+from agilab_core import AgiEnv, InputError, Run
+
+
+@pytest.fixture
+def data(tmp_path: Path, flight_csv, straight_flight) -> Path:
+    root = tmp_path / "home" / "data" / "flight"
+    for name in ("b.csv", "a.csv", "c.csv", "sub/d.csv"):
+        flight_csv(root / name, straight_flight("60"))
+    (root / "notes.txt").write_text("not a flight")
+    (root / "folder.csv").mkdir()
+    return root
+
+
+def env(tmp_path: Path) -> AgiEnv:
+    return AgiEnv(app="flight", home=tmp_path / "home")
+
+
+def test_plan_lists_matching_files_sorted_with_sizes(tmp_path: Path, data: Path) -> None:
+    items = FlightManager().plan(FlightArgs(data_in=str(data)), env(tmp_path))
+    assert [i.id for i in items] == ["a.csv", "b.csv", "c.csv"]
+    assert items[0].payload == {"path": str(data / "a.csv")}
+    assert items[0].weight == (data / "a.csv").stat().st_size
+
+
+def test_plan_resolves_a_relative_data_in_under_home(tmp_path: Path, data: Path) -> None:
+    items = FlightManager().plan(FlightArgs(data_in="data/flight"), env(tmp_path))
+    assert len(items) == 3 and Path(items[0].payload["path"]).is_absolute()
+
+
+def test_plan_takes_the_first_nfile_and_follows_the_glob(tmp_path: Path, data: Path) -> None:
+    manager = FlightManager()
+    assert [i.id for i in manager.plan(FlightArgs(data_in=str(data), nfile=2), env(tmp_path))] == ["a.csv", "b.csv"]
+    deep = manager.plan(FlightArgs(data_in=str(data), files="**/*.csv"), env(tmp_path))
+    assert [i.id for i in deep] == ["a.csv", "b.csv", "c.csv", "sub/d.csv"]
+    assert [i.id for i in manager.plan(FlightArgs(data_in=str(data), files="*.txt"), env(tmp_path))] == ["notes.txt"]
+
+
+def test_plan_without_matching_files_says_why(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match=r"no files matching '\*\.csv' in .*empty \(data_in\)"):
+        FlightManager().plan(FlightArgs(data_in=str(empty)), env(tmp_path))
+
+
+def test_plan_with_missing_or_non_folder_data_in_names_path_and_field(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="data_in") as missing:
+        FlightManager().plan(FlightArgs(data_in="nowhere"), env(tmp_path))
+    assert str(tmp_path / "home" / "nowhere") in str(missing.value)
+    a_file = tmp_path / "flight.csv"
+    a_file.write_text("x")
+    with pytest.raises(InputError, match="data_in.*not a folder"):
+        FlightManager().plan(FlightArgs(data_in=str(a_file)), env(tmp_path))
+
+
+def test_reduce_writes_the_run_summary(tmp_path: Path, flight_csv, straight_flight, run_items) -> None:
+    root = tmp_path / "data"
+    paths = [
+        flight_csv(root / "60_1.csv", straight_flight("60", n=5)),
+        flight_csv(root / "60_2.csv", straight_flight("60", n=7)),
+        flight_csv(root / "007_1.csv", straight_flight("007", n=3)),
+        flight_csv(root / "broken.csv", ["0,2021-01-01 00:00:00,60,west,0,1"]),
+    ]
+    out = tmp_path / "out"
+    results = run_items(paths, out=out)
+    run = Run("r1", "flight", "local", FlightArgs(data_in=str(root)), tmp_path, out, time.time())
+    summary = FlightManager().reduce(results, run)
+
+    assert json.loads((out / "summary.json").read_text()) == summary
+    dataset = pl.read_parquet(out / "**" / "*.parquet")
+    assert summary["files"] == 3
+    assert summary["rows"] == 15 == dataset.height
+    assert summary["aircraft"] == 2
+    assert summary["distance_m"] == pytest.approx(dataset["distance_m"].sum())
+    assert summary["max_speed_mps"] == pytest.approx(dataset["speed_mps"].max())
+    assert summary["failed_files"] == ["broken.csv"]
+    assert summary["per_aircraft"]["60"]["files"] == 2
+    assert summary["per_aircraft"]["60"]["rows"] == 12
+    assert summary["per_aircraft"]["007"] == {
+        "files": 1,
+        "rows": 3,
+        "distance_m": pytest.approx(dataset.filter(pl.col("aircraft") == "007")["distance_m"].sum()),
+        "max_speed_mps": pytest.approx(dataset.filter(pl.col("aircraft") == "007")["speed_mps"].max()),
+    }
