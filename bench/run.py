@@ -17,7 +17,6 @@ noise hits them alike. Ratios are printed as a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import shutil

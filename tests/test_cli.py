@@ -14,7 +14,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from agilab_app_flight.sample import generate
 
 AGILAB = str(Path(sys.executable).with_name("agilab"))

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import click
+from agilab_core.cli import cli
 
 from agilab_core import hookspecs
-from agilab_core.cli import cli
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -17,8 +17,8 @@ from agilab_core.app import (
     ItemResult,
     Manager,
     OutputFile,
-    WorkerContext,
     Worker,
+    WorkerContext,
     WorkItem,
 )
 from agilab_core.env import AgiEnv
@@ -27,7 +27,7 @@ from agilab_core.evidence import Run, atomic_path, sha256_file, write_json
 from agilab_core.executor import Executor, ExecutorSpec, NoOptions, OnResult
 from agilab_core.hookspecs import hookimpl
 from agilab_core.packaging import WorkerPackage
-from agilab_core.plan import LOCALHOST, WorkersSpec, WorkerSlot, WorkPlan, balance
+from agilab_core.plan import LOCALHOST, WorkerSlot, WorkersSpec, WorkPlan, balance
 from agilab_core.task import WorkerSession, WorkerTask, import_object
 from agilab_core.views import PageSpec
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from agilab_core.app import ItemResult, WorkItem
-from agilab_core.plan import WorkersSpec, WorkerSlot, WorkPlan
+from agilab_core.plan import WorkerSlot, WorkersSpec, WorkPlan
 from agilab_core.task import WorkerTask
 
 if TYPE_CHECKING:

@@ -119,7 +119,7 @@ class WorkPlan:
         return {
             "slots": [
                 {"worker": s.id, "host": s.host, "port": s.port, "load": round(load, 6), "items": list(ids)}
-                for s, ids, load in zip(self.slots, self.assignments, self.loads)
+                for s, ids, load in zip(self.slots, self.assignments, self.loads, strict=True)
             ]
         }
 

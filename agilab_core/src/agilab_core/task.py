@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from agilab_core.app import ITEM_FAILED, ITEM_OK, ItemError, ItemResult, OutputFile, WorkItem, Worker, WorkerContext
+from agilab_core.app import ITEM_FAILED, ITEM_OK, ItemError, ItemResult, OutputFile, Worker, WorkerContext, WorkItem
 from agilab_core.errors import PluginError
 from agilab_core.evidence import sha256_file
 

@@ -13,11 +13,11 @@ from agilab_core import (
     ExecutorSpec,
     OnResult,
     UsageError,
-    WorkersSpec,
     WorkerSlot,
+    WorkersSpec,
+    WorkerTask,
     WorkItem,
     WorkPlan,
-    WorkerTask,
     hookimpl,
 )
 
