@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from agilab_core.errors import AgilabError, UsageError
+from agilab_core.errors import AgilabError
+from agilab_core.settings import split_assignments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -98,24 +99,13 @@ def plugins(as_json: bool) -> None:
 # -- plan and run -------------------------------------------------------------------
 
 
-def _raw(pairs: tuple[str, ...], flag: str) -> dict[str, str]:
-    # Values stay strings here; the runner types them by the target field.
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{flag} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = value
-    return out
-
-
 @cli.command()
 @_run_options
 def plan(app: str, executor: str | None, workers: str | None, sets: tuple[str, ...], options: tuple[str, ...], as_json: bool, home: Path | None) -> None:
     """Show the work plan per worker slot; nothing is run."""
     from agilab_core.runner import Agi
 
-    result = Agi().get_distrib(app, executor, workers, _raw(sets, "--set"), _raw(options, "-o"), home)
+    result = Agi().get_distrib(app, executor, workers, split_assignments(sets, "--set"), split_assignments(options, "-o"), home)
     data = result.to_dict()
     if as_json:
         _emit_json(data)
@@ -139,7 +129,7 @@ def run(app: str, executor: str | None, workers: str | None, sets: tuple[str, ..
     from agilab_core.runner import Agi
 
     agi = Agi()
-    request = dict(app=app, executor=executor, workers=workers, args=_raw(sets, "--set"), executor_options=_raw(options, "-o"), out=out, home=home)
+    request = dict(app=app, executor=executor, workers=workers, args=split_assignments(sets, "--set"), executor_options=split_assignments(options, "-o"), out=out, home=home)
     if as_json:
         result = agi.run(**request)
         _emit_json(result.to_dict())

@@ -35,7 +35,7 @@ from agilab_core.evidence import (
 from agilab_core.executor import Executor, ExecutorSpec
 from agilab_core.plan import WorkersSpec, WorkPlan
 from agilab_core.plugins import Registry, load_plugins
-from agilab_core.settings import build_args, parse_value, structure, unstructure
+from agilab_core.settings import build_args, structure, typed_values, unstructure
 from agilab_core.task import WorkerTask, one_line
 
 DEFAULT_EXECUTOR = "local"
@@ -125,14 +125,6 @@ class _Prepared:
     capacities: dict[str, float]
 
 
-def _typed(values: Mapping[str, Any] | None, cls: type) -> dict[str, Any]:
-    """String values (from a command line) parsed by the target field's type."""
-    if not values:
-        return {}
-    types_by_name = {f.name: f.type for f in attrs.fields(attrs.resolve_types(cls))} if attrs.has(cls) else {}
-    return {k: parse_value(v, types_by_name.get(k)) if isinstance(v, str) else v for k, v in values.items()}
-
-
 class Agi:
     """Entry point for scripts and notebooks. ``AGI`` is a ready-made instance.
 
@@ -165,10 +157,10 @@ class Agi:
         env = reg.pm.hook.resolve_env(app=spec, overrides={"home": home} if home else {})
         settings = env.settings()
         manager_cls = spec.manager
-        parsed_args = build_args(manager_cls.args_type, settings, _typed(args, manager_cls.args_type))
+        parsed_args = build_args(manager_cls.args_type, settings, typed_values(args, manager_cls.args_type))
         exec_spec = reg.executor(executor or settings.cluster.executor or DEFAULT_EXECUTOR)
         options = {**settings.cluster.options, **(executor_options or {})}
-        config = structure(_typed(options, exec_spec.config_type), exec_spec.config_type, f"executor {exec_spec.name} options (-o)", path="options")
+        config = structure(typed_values(options, exec_spec.config_type), exec_spec.config_type, f"executor {exec_spec.name} options (-o)", path="options")
         workers_text = workers if workers is not None else settings.cluster.workers
         if workers_text is None:
             workers_text = exec_spec.executor.default_workers

@@ -12,6 +12,7 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -126,19 +127,31 @@ def parse_value(raw: str, field_type: Any = None) -> Any:
         return raw
 
 
-def parse_assignments(pairs: list[str] | tuple[str, ...], flag: str, cls: type | None = None) -> dict[str, Any]:
-    """``["a=1", "b=x"]`` into ``{"a": 1, "b": "x"}``, typed by ``cls`` fields when given."""
-    types_by_name: dict[str, Any] = {}
-    if cls is not None and attrs.has(cls):
-        types_by_name = {f.name: f.type for f in attrs.fields(attrs.resolve_types(cls))}
-    out: dict[str, Any] = {}
+def split_assignments(pairs: list[str] | tuple[str, ...], flag: str) -> dict[str, str]:
+    """``["a=1", "b=x=y"]`` into ``{"a": "1", "b": "x=y"}``; values stay text."""
+    out: dict[str, str] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
-        out[key] = parse_value(raw, types_by_name.get(key))
+        out[key] = raw
     return out
+
+
+def typed_values(values: Mapping[str, Any] | None, cls: type | None) -> dict[str, Any]:
+    """Text values parsed by the type of ``cls``'s field of the same name; others kept."""
+    if not values:
+        return {}
+    types_by_name: dict[str, Any] = {}
+    if cls is not None and attrs.has(cls):
+        types_by_name = {f.name: f.type for f in attrs.fields(attrs.resolve_types(cls))}
+    return {k: parse_value(v, types_by_name.get(k)) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def parse_assignments(pairs: list[str] | tuple[str, ...], flag: str, cls: type | None = None) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` into ``{"a": 1, "b": "x"}``, typed by ``cls`` fields when given."""
+    return typed_values(split_assignments(pairs, flag), cls)
 
 
 # -- settings files -------------------------------------------------------------
