@@ -226,7 +226,11 @@ def runs(app: str | None, as_json: bool, home: Path | None) -> None:
         return
     from rich.table import Table
 
-    table = Table("run", "app", "executor", "status", "items ok", "seconds", "started", box=None)
+    table = Table(box=None)
+    widest = max((len(r["run_id"] or "") for r in rows), default=3)
+    table.add_column("run", no_wrap=True, min_width=widest)  # ids are what `agilab show` needs: never cut
+    for name in ("app", "executor", "status", "items ok", "seconds", "started"):
+        table.add_column(name)
     for r in rows:
         items = r["items"] or {}
         table.add_row(
