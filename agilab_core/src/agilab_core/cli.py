@@ -185,8 +185,8 @@ def _print_summary(result: Any) -> None:
             _console(stderr=True).print(r.error.traceback, markup=False)
     if len(failed) > 10:
         console.print(f"  ... and {len(failed) - 10} more (agilab show {result.run_id})")
-    console.print(f"manifest: {result.manifest}")
-    console.print(f"outputs:  {result.outputs}")
+    console.print(f"manifest: {result.manifest}", soft_wrap=True)
+    console.print(f"outputs:  {result.outputs}", soft_wrap=True)
 
 
 # -- runs and show ----------------------------------------------------------------------
@@ -269,8 +269,8 @@ def show(run_id: str, as_json: bool, home: Path | None) -> None:
                 console.print(err["traceback"], markup=False)
     if m.get("summary"):
         console.print_json(json.dumps(m["summary"], default=str))
-    console.print(f"manifest: {path}")
-    console.print(f"outputs:  {m.get('outputs')}")
+    console.print(f"manifest: {path}", soft_wrap=True)
+    console.print(f"outputs:  {m.get('outputs')}", soft_wrap=True)
 
 
 def _when(ts: float | None) -> str:
