@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from agilab_core.app import WorkItem
-from agilab_core.errors import PluginError
+from agilab_core.errors import EnvironmentMismatch, PluginError
 from agilab_core.evidence import sha256_file
+from agilab_core.packaging import environment_hash
 from agilab_core.task import WorkerTask, import_object, one_line
 
 
@@ -98,9 +99,24 @@ def test_an_output_that_does_not_exist_fails_the_item(task: WorkerTask) -> None:
     assert result.error is not None and result.error.type == "FileNotFoundError"
 
 
-def test_runtime_is_recorded_from_the_task(tmp_path: Path, fixtures_on_path: Path) -> None:
-    task = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, runtime="cython")
-    assert task.start("w/0").run(WorkItem("i", {})).runtime == "cython"
+def test_runtime_is_what_the_worker_actually_loaded(tmp_path: Path, fixtures_on_path: Path) -> None:
+    # ``array`` is a compiled extension module in CPython builds; ``json`` is Python source.
+    compiled = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, cython_modules=("json", "array"))
+    assert compiled.start("w/0").run(WorkItem("i", {})).runtime == "cython"
+    plain = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, cython_modules=("json",))
+    assert plain.start("w/0").run(WorkItem("i", {})).runtime == "python"
+
+
+def test_a_worker_refuses_another_environment_naming_both_hashes(tmp_path: Path, fixtures_on_path: Path) -> None:
+    task = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, env_hash="0123456789abcdef")
+    with pytest.raises(EnvironmentMismatch) as info:
+        task.start("w/0")
+    assert "0123456789abcdef" in str(info.value) and environment_hash() in str(info.value)
+
+
+def test_a_worker_in_its_own_environment_starts(tmp_path: Path, fixtures_on_path: Path) -> None:
+    task = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, env_hash=environment_hash())
+    assert task.start("w/0").run(WorkItem("i", {})).ok
 
 
 # -- import_object ----------------------------------------------------------------------

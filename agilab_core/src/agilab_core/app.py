@@ -148,6 +148,13 @@ class AppSpec:
 
     ``worker`` is ``"module:Class"`` so worker processes import it themselves.
     ``settings`` names the packaged default settings as ``"package:resource"``.
+
+    Worker packaging (all optional): ``worker_modules`` are the modules and
+    packages the worker side is made of (built into the worker wheel; without
+    them the worker runs in the manager's environment); ``cython_modules`` is
+    the subset that ``--cython`` compiles (pure-Python-mode sources, so they
+    also run uncompiled); ``worker_requirements`` are the third-party packages
+    the worker imports (a bare name is pinned to the manager's version).
     """
 
     name: str
@@ -155,3 +162,6 @@ class AppSpec:
     worker: str
     settings: str | None = None
     description: str = ""
+    worker_modules: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    cython_modules: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    worker_requirements: tuple[str, ...] = attrs.field(default=(), converter=tuple)

@@ -28,3 +28,7 @@ class InputError(AgilabError):
 
 class PluginError(AgilabError):
     """A plugin that cannot be loaded or that registers something invalid."""
+
+
+class EnvironmentMismatch(AgilabError):
+    """A worker runs in another environment than the one its run was packaged for."""

@@ -40,6 +40,15 @@ class Executor:
     """
 
     default_workers: ClassVar[str] = "1"
+    #: Workers run in interpreters of their own, so they can use a worker venv.
+    #: ``False`` (``local``) means items run in the manager's process and env.
+    isolated: ClassVar[bool] = False
+    #: Distributions of this executor that its worker processes import; worker
+    #: venvs get them as the manager has them, without their dependencies.
+    worker_distributions: ClassVar[tuple[str, ...]] = ()
+    #: Third-party packages its worker processes import (bare names are pinned
+    #: to the manager's installed version, as Dask needs for client and workers).
+    worker_requirements: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any, workers: WorkersSpec) -> None:
         self.config = config

@@ -264,7 +264,7 @@ class Agi:
             if on_result:
                 on_result(result)
 
-        task = WorkerTask(p.spec.name, run_id, p.spec.worker, p.args, output_dir, runtime=package.runtime)
+        task = WorkerTask(p.spec.name, run_id, p.spec.worker, p.args, output_dir, env_hash=package.env_hash, cython_modules=p.spec.cython_modules)
         items_by_id = {i.id: i for i in p.items}
         error: str | None = None
         status = RUN_FAILED

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -20,8 +21,9 @@ from typing import Any
 import attrs
 
 from agilab_core.app import ITEM_FAILED, ITEM_OK, ItemError, ItemResult, OutputFile, Worker, WorkerContext, WorkItem
-from agilab_core.errors import PluginError
+from agilab_core.errors import EnvironmentMismatch, PluginError
 from agilab_core.evidence import sha256_file
+from agilab_core.packaging import environment_hash, runtime_of
 
 
 def import_object(path: str) -> Any:
@@ -53,17 +55,30 @@ class WorkerTask:
     worker: str
     args: Any
     output_dir: Path
-    runtime: str = "python"
+    env_hash: str | None = None
+    cython_modules: tuple[str, ...] = ()
+
+    def check_environment(self) -> None:
+        """Refuse to run in another environment than the one the run was packaged for."""
+        if self.env_hash is None:
+            return
+        actual = environment_hash()
+        if actual != self.env_hash:
+            raise EnvironmentMismatch(
+                f"worker on {socket.gethostname()} runs in environment {actual} ({sys.prefix}), "
+                f"but run {self.run_id} of {self.app} was packaged for {self.env_hash}; run `agilab install {self.app}` for these workers"
+            )
 
     def start(self, worker_id: str | None = None) -> WorkerSession:
-        """Import the worker class, call its ``start``; return a session for items."""
+        """Check the environment, import the worker class, call its ``start``; return a session."""
+        self.check_environment()
         host = socket.gethostname()
         worker_id = worker_id or f"{host}/{os.getpid()}"
         cls = import_object(self.worker)
         worker: Worker = cls()
         ctx = WorkerContext(app=self.app, run_id=self.run_id, output_dir=Path(self.output_dir), worker_id=worker_id, host=host)
         worker.start(self.args, ctx)
-        return WorkerSession(task=self, worker=worker, ctx=ctx)
+        return WorkerSession(task=self, worker=worker, ctx=ctx, runtime=runtime_of(self.cython_modules))
 
 
 @attrs.define
@@ -73,6 +88,7 @@ class WorkerSession:
     task: WorkerTask
     worker: Worker
     ctx: WorkerContext
+    runtime: str = "python"
 
     def run(self, item: WorkItem, attempts: int = 1) -> ItemResult:
         started = time.time()
@@ -89,7 +105,7 @@ class WorkerSession:
                 finished=time.time(),
                 error=ItemError(type(exc).__name__, one_line(exc), traceback.format_exc()),
                 attempts=attempts,
-                runtime=self.task.runtime,
+                runtime=self.runtime,
             )
         return ItemResult(
             item_id=item.id,
@@ -104,7 +120,7 @@ class WorkerSession:
             outputs=files,
             metrics=out.metrics,
             attempts=attempts,
-            runtime=self.task.runtime,
+            runtime=self.runtime,
         )
 
     def _record(self, path: str | os.PathLike[str]) -> OutputFile:

@@ -145,6 +145,8 @@ class PoolExecutor(Executor):
     """Runs items on ``--workers N`` processes of this machine."""
 
     default_workers = str(os.cpu_count() or 1)
+    isolated = True
+    worker_distributions = ("agilab-executor-local",)
 
     def __init__(self, config: PoolOptions, workers: WorkersSpec) -> None:
         super().__init__(config, workers)
@@ -284,7 +286,6 @@ class PoolExecutor(Executor):
                     started=now,
                     finished=now,
                     attempts=attempts,
-                    runtime=task.runtime,
                     error=ItemError(
                         "WorkerDied",
                         f"worker process localhost/{proc.slot} (pid {proc.process.pid}) died with {cause} "
