@@ -44,7 +44,8 @@ def flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
+def home(tmp_path: Path, agilab_wenv: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AGILAB_WENV", str(agilab_wenv))  # worker venvs built once per session
     return tmp_path / "home"
 
 

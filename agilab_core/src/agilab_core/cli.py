@@ -121,15 +121,57 @@ def plan(app: str, executor: str | None, workers: str | None, sets: tuple[str, .
     console.print(table)
 
 
+_cython_option = click.option(
+    "--cython/--no-cython", default=None, help="Compile the app's Cython modules into its worker venv (default: [cluster] cython)."
+)
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--executor", "-e", help="Executor the workers run on (default from settings, else local).")
+@click.option("--workers", "-w", help="N, or HOST[:PORT]=N[,HOST=N...].")
+@_cython_option
+@click.option("-o", "options", multiple=True, metavar="KEY=VALUE", help="Set an executor option.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_home_option
+@_debug_option
+def install(app: str, executor: str | None, workers: str | None, cython: bool | None, options: tuple[str, ...], as_json: bool, home: Path | None) -> None:
+    """Build APP's worker venv for an executor, or reuse it when nothing changed."""
+    from agilab_core.runner import Agi
+
+    request = dict(app=app, executor=executor, workers=workers, cython=cython, executor_options=split_assignments(options, "-o"), home=home)
+    if as_json:
+        _emit_json(Agi().install(**request).to_dict())
+        return
+    with _console(stderr=True).status(f"packaging the worker of {app}") as status:
+        package = Agi().install(**request, report=status.update)
+    what = "reused" if package.cached else "built"
+    where = package.venv or f"{package.python} (the manager's environment)"
+    _console().print(f"{package.app}: worker environment [bold]{package.env_hash}[/] ({package.runtime}) {what} in {package.seconds:.2f} s: {where}", soft_wrap=True)
+
+
 @cli.command()
 @_run_options
+@_cython_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write outputs here instead of the run folder.")
-def run(app: str, executor: str | None, workers: str | None, sets: tuple[str, ...], options: tuple[str, ...], as_json: bool, home: Path | None, out: Path | None) -> None:
+def run(
+    app: str, executor: str | None, workers: str | None, sets: tuple[str, ...], options: tuple[str, ...], as_json: bool, home: Path | None, cython: bool | None, out: Path | None
+) -> None:
     """Run APP and record its evidence. Exit 0 all ok, 1 items failed, 2 bad request."""
     from agilab_core.runner import Agi
 
     agi = Agi()
-    request = dict(app=app, executor=executor, workers=workers, args=split_assignments(sets, "--set"), executor_options=split_assignments(options, "-o"), out=out, home=home)
+    request = dict(
+        app=app,
+        executor=executor,
+        workers=workers,
+        args=split_assignments(sets, "--set"),
+        executor_options=split_assignments(options, "-o"),
+        out=out,
+        home=home,
+        cython=cython,
+        report=lambda message: _console(stderr=True).print(message),
+    )
     if as_json:
         result = agi.run(**request)
         _emit_json(result.to_dict())

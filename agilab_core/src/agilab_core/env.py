@@ -52,7 +52,9 @@ class AgiEnv:
 
     @property
     def wenv_dir(self) -> Path:
-        return self.home / "wenv"
+        """Worker venvs: ``$AGILAB_WENV`` if set (content-addressed, so homes may share it), else ``<home>/wenv``."""
+        shared = os.environ.get("AGILAB_WENV")
+        return Path(shared).expanduser() if shared else self.home / "wenv"
 
     @property
     def capacity_path(self) -> Path:

@@ -99,14 +99,22 @@ def resolve_env(app: AppSpec, overrides: dict[str, Any]) -> AgiEnv | None:
 def package_worker(app: AppSpec, env: AgiEnv, options: dict[str, Any]) -> WorkerPackage | None:
     """Prepare the app's worker code for the executor's workers.
 
-    Called before a run starts its executor. The default implementation runs
-    workers from the manager's own environment.
+    Called by ``agilab install`` / ``AGI.install`` and before every run starts
+    its executor, so it must return quickly when nothing changed. The default
+    implementation builds (or reuses) a content-addressed worker venv when the
+    executor isolates its workers and the app declares ``worker_modules``, and
+    runs workers in the manager's own environment otherwise. Workers refuse to
+    start when their environment's identity is not the returned ``env_hash``.
 
     :param app: the app whose worker is packaged.
-    :param env: the resolved environment.
-    :param options: packaging options (for example ``{"cython": True}``).
-    :return: a :class:`~agilab_core.WorkerPackage` describing where workers
-        run and its environment identity hash, or ``None`` to pass.
+    :param env: the resolved environment (``env.wenv_dir`` is where venvs go).
+    :param options: ``cython`` (bool: compile ``app.cython_modules``),
+        ``executor`` (its name), ``isolated`` (its workers run in interpreters
+        of their own), ``worker_distributions`` and ``worker_requirements``
+        (what the executor's worker side imports), and ``report`` (a callable
+        taking a one-line progress message, or None).
+    :return: a :class:`~agilab_core.WorkerPackage` describing the interpreter
+        workers run with and its environment identity hash, or ``None`` to pass.
 
     Stops at first non-None result.
     """

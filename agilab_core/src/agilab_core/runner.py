@@ -33,9 +33,10 @@ from agilab_core.evidence import (
     update_capacities,
 )
 from agilab_core.executor import Executor, ExecutorSpec
+from agilab_core.packaging import WorkerPackage
 from agilab_core.plan import WorkersSpec, WorkPlan
 from agilab_core.plugins import Registry, load_plugins
-from agilab_core.settings import build_args, structure, typed_values, unstructure
+from agilab_core.settings import AppSettings, build_args, structure, typed_values, unstructure
 from agilab_core.task import WorkerTask, one_line
 
 DEFAULT_EXECUTOR = "local"
@@ -112,15 +113,25 @@ class RunResult:
 
 
 @attrs.frozen
-class _Prepared:
+class _Resolved:
+    """An app, its environment and settings, and a configured executor: enough to install."""
+
     spec: AppSpec
     env: AgiEnv
-    args: Any
-    manager: Manager
-    items: tuple[WorkItem, ...]
+    settings: AppSettings
     executor: ExecutorSpec
     config: Any
     workers: WorkersSpec
+
+
+@attrs.frozen
+class _Prepared:
+    """A resolved request with its typed args and balanced plan: enough to run."""
+
+    resolved: _Resolved
+    args: Any
+    manager: Manager
+    items: tuple[WorkItem, ...]
     plan: WorkPlan
     capacities: dict[str, float]
 
@@ -141,7 +152,27 @@ class Agi:
             self._registry = load_plugins()
         return self._registry
 
-    # -- planning -------------------------------------------------------------
+    # -- resolving and planning ------------------------------------------------
+
+    def _resolve(
+        self,
+        app: str | AppSpec,
+        executor: str | None,
+        workers: str | int | None,
+        executor_options: Mapping[str, Any] | None,
+        home: str | Path | None,
+    ) -> _Resolved:
+        reg = self.registry
+        spec = app if isinstance(app, AppSpec) else reg.app(app)
+        env = reg.pm.hook.resolve_env(app=spec, overrides={"home": home} if home else {})
+        settings = env.settings()
+        exec_spec = reg.executor(executor or settings.cluster.executor or DEFAULT_EXECUTOR)
+        options = {**settings.cluster.options, **(executor_options or {})}
+        config = structure(typed_values(options, exec_spec.config_type), exec_spec.config_type, f"executor {exec_spec.name} options (-o)", path="options")
+        workers_text = workers if workers is not None else settings.cluster.workers
+        if workers_text is None:
+            workers_text = exec_spec.executor.default_workers
+        return _Resolved(spec, env, settings, exec_spec, config, WorkersSpec.parse(workers_text))
 
     def _prepare(
         self,
@@ -152,20 +183,11 @@ class Agi:
         executor_options: Mapping[str, Any] | None,
         home: str | Path | None,
     ) -> _Prepared:
-        reg = self.registry
-        spec = app if isinstance(app, AppSpec) else reg.app(app)
-        env = reg.pm.hook.resolve_env(app=spec, overrides={"home": home} if home else {})
-        settings = env.settings()
+        r = self._resolve(app, executor, workers, executor_options, home)
+        spec, env = r.spec, r.env
         manager_cls = spec.manager
-        parsed_args = build_args(manager_cls.args_type, settings, typed_values(args, manager_cls.args_type))
-        exec_spec = reg.executor(executor or settings.cluster.executor or DEFAULT_EXECUTOR)
-        options = {**settings.cluster.options, **(executor_options or {})}
-        config = structure(typed_values(options, exec_spec.config_type), exec_spec.config_type, f"executor {exec_spec.name} options (-o)", path="options")
-        workers_text = workers if workers is not None else settings.cluster.workers
-        if workers_text is None:
-            workers_text = exec_spec.executor.default_workers
-        workers_spec = WorkersSpec.parse(workers_text)
-        slots = exec_spec.executor.slots(config, workers_spec)
+        parsed_args = build_args(manager_cls.args_type, r.settings, typed_values(args, manager_cls.args_type))
+        slots = r.executor.executor.slots(r.config, r.workers)
         manager = manager_cls()
         items = tuple(manager.plan(parsed_args, env))
         if not items:
@@ -176,10 +198,10 @@ class Agi:
                 raise InputError(f"app {spec.name} planned item id {item.id!r} twice; item ids must be unique")
             seen.add(item.id)
         capacities = read_capacities(env.capacity_path)
-        plan = reg.pm.hook.plan_work(items=list(items), workers=slots, capacities=capacities)
+        plan = self.registry.pm.hook.plan_work(items=list(items), workers=slots, capacities=capacities)
         if plan.item_count != len(items):
             raise ConfigError(f"plan_work placed {plan.item_count} of {len(items)} items; a plan must place every item once")
-        return _Prepared(spec, env, parsed_args, manager, items, exec_spec, config, workers_spec, plan, capacities)
+        return _Prepared(r, parsed_args, manager, items, plan, capacities)
 
     def get_distrib(
         self,
@@ -192,11 +214,52 @@ class Agi:
     ) -> PlanResult:
         """The work plan per worker slot for these settings; nothing is run."""
         p = self._prepare(app, executor, workers, args, executor_options, home)
-        return PlanResult(p.spec.name, p.executor.name, str(p.workers), p.args, p.items, p.plan, p.capacities)
+        r = p.resolved
+        return PlanResult(r.spec.name, r.executor.name, str(r.workers), p.args, p.items, p.plan, p.capacities)
 
     async def aget_distrib(self, *a: Any, **kw: Any) -> PlanResult:
         """Async twin of :meth:`get_distrib`."""
         return await asyncio.to_thread(self.get_distrib, *a, **kw)
+
+    # -- installing -----------------------------------------------------------
+
+    def install(
+        self,
+        app: str | AppSpec,
+        executor: str | None = None,
+        workers: str | int | None = None,
+        cython: bool | None = None,
+        executor_options: Mapping[str, Any] | None = None,
+        home: str | Path | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> WorkerPackage:
+        """Package the app's worker for ``executor`` and let the executor prepare its workers.
+
+        Returns at once (``cached=True``) when the worker venv is current.
+        ``cython`` defaults to ``[cluster] cython`` in the app's settings.
+        """
+        r = self._resolve(app, executor, workers, executor_options, home)
+        r.executor.executor.slots(r.config, r.workers)
+        package = self._package(r, cython, report)
+        with r.executor.executor(r.config, r.workers) as ex:
+            ex.install(package, r.env)
+        return package
+
+    async def ainstall(self, *a: Any, **kw: Any) -> WorkerPackage:
+        """Async twin of :meth:`install`."""
+        return await asyncio.to_thread(self.install, *a, **kw)
+
+    def _package(self, r: _Resolved, cython: bool | None, report: Callable[[str], None] | None) -> WorkerPackage:
+        ex = r.executor.executor
+        options = {
+            "cython": r.settings.cluster.cython if cython is None else cython,
+            "executor": r.executor.name,
+            "isolated": ex.isolated,
+            "worker_distributions": ex.worker_distributions,
+            "worker_requirements": ex.worker_requirements,
+            "report": report,
+        }
+        return self.registry.pm.hook.package_worker(app=r.spec, env=r.env, options=options)
 
     # -- running --------------------------------------------------------------
 
@@ -211,16 +274,21 @@ class Agi:
         home: str | Path | None = None,
         on_start: Callable[[Run, int], None] | None = None,
         on_result: Callable[[ItemResult], None] | None = None,
+        cython: bool | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> RunResult:
         """Run ``app`` and return its typed result.
 
         Raises :class:`AgilabError` (nothing ran) for a bad request. A run whose
         items fail, or whose executor breaks mid-way, returns ``status="failed"``
-        with the reasons in the result and the manifest.
+        with the reasons in the result and the manifest. The worker venv is
+        built first when it is missing (``report`` hears about it), never when
+        it is current.
         """
         p = self._prepare(app, executor, workers, args, executor_options, home)
+        r = p.resolved
         reg = self.registry
-        package = reg.pm.hook.package_worker(app=p.spec, env=p.env, options={})
+        package = self._package(r, cython, report)
         if out:
             output_dir = Path(out).expanduser().resolve()
             try:
@@ -228,26 +296,26 @@ class Agi:
             except OSError as exc:
                 raise UsageError(f"--out {output_dir}: cannot create folder: {exc.strerror}") from None
         try:
-            run_id, run_dir = new_run_dir(p.env.runs_dir)
+            run_id, run_dir = new_run_dir(r.env.runs_dir)
         except OSError as exc:
-            raise ConfigError(f"{p.env.runs_dir}: cannot create the run folder: {exc.strerror}") from None
+            raise ConfigError(f"{r.env.runs_dir}: cannot create the run folder: {exc.strerror}") from None
         if not out:
             output_dir = run_dir / "outputs"
             output_dir.mkdir()
-        run = Run(run_id, p.spec.name, p.executor.name, p.args, run_dir, output_dir, time.time())
-        dist, version = reg.distribution("app", p.spec.name)
+        run = Run(run_id, r.spec.name, r.executor.name, p.args, run_dir, output_dir, time.time())
+        dist, version = reg.distribution("app", r.spec.name)
         header = {
-            "app": {"name": p.spec.name, "distribution": dist, "version": version},
+            "app": {"name": r.spec.name, "distribution": dist, "version": version},
             "args": unstructure(p.args),
-            "executor": {"name": p.executor.name, "options": redact(unstructure(p.config))},
-            "workers": str(p.workers),
+            "executor": {"name": r.executor.name, "options": redact(unstructure(r.config))},
+            "workers": str(r.workers),
             "plan": p.plan.to_dict(),
-            "environment": {"hash": package.env_hash, "kind": package.kind, "python": package.python, "runtime": package.runtime},
+            "environment": _environment(package),
         }
         recorder = RunRecorder(run, header)
         recorder.start()
         log = (run_dir / "logs" / "run.log").open("a", encoding="utf-8")
-        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} of {p.spec.name} on {p.executor.name} ({len(p.items)} items)\n")
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} of {r.spec.name} on {r.executor.name} ({len(p.items)} items)\n")
         self._notify("run_started", run=run)
         if on_start:
             on_start(run, len(p.items))
@@ -264,15 +332,15 @@ class Agi:
             if on_result:
                 on_result(result)
 
-        task = WorkerTask(p.spec.name, run_id, p.spec.worker, p.args, output_dir, env_hash=package.env_hash, cython_modules=p.spec.cython_modules)
+        task = WorkerTask(r.spec.name, run_id, r.spec.worker, p.args, output_dir, env_hash=package.env_hash, cython_modules=r.spec.cython_modules)
         items_by_id = {i.id: i for i in p.items}
         error: str | None = None
         status = RUN_FAILED
         extra: dict[str, Any] = {}
         try:
-            ex: Executor = p.executor.executor(p.config, p.workers)
+            ex: Executor = r.executor.executor(r.config, r.workers)
             with ex:
-                ex.install(package, p.env)
+                ex.install(package, r.env)
                 ex.run(p.plan, items_by_id, task, on_item)
                 info = ex.info()
             if info:
@@ -297,12 +365,12 @@ class Agi:
         manifest = recorder.finish(status, **extra)
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} {status}\n")
         log.close()
-        update_capacities(p.env.capacity_path, recorder.results, {slot.id: slot.host for slot in p.plan.slots})
+        update_capacities(r.env.capacity_path, recorder.results, {slot.id: slot.host for slot in p.plan.slots})
         self._notify("run_finished", run=run, manifest=manifest)
         return RunResult(
             run_id=run_id,
-            app=p.spec.name,
-            executor=p.executor.name,
+            app=r.spec.name,
+            executor=r.executor.name,
             status=status,
             items=manifest["items"],
             manifest=run.manifest_path,
@@ -326,6 +394,13 @@ class Agi:
             caller(**kwargs)
         except Exception as exc:  # noqa: BLE001
             warnings.warn(f"agilab: {hook} hook failed: {type(exc).__name__}: {one_line(exc)}", stacklevel=2)
+
+
+def _environment(package: WorkerPackage) -> dict[str, Any]:
+    """The manifest's ``environment``: identity hash first, then how it was packaged."""
+    facts = package.to_dict()
+    del facts["app"]
+    return {"hash": facts.pop("env_hash"), **facts}
 
 
 def _lost(item_id: str, why: str) -> ItemResult:

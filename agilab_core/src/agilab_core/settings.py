@@ -161,10 +161,11 @@ SETTINGS_TABLES = ("args", "cluster")
 
 @attrs.frozen
 class ClusterSettings:
-    """The ``[cluster]`` table: defaults for ``--executor``, ``--workers`` and ``-o``."""
+    """The ``[cluster]`` table: defaults for ``--executor``, ``--workers``, ``--cython`` and ``-o``."""
 
     executor: str | None = None
     workers: str | None = None  # "N" or "HOST=N,..."; a TOML integer is accepted too
+    cython: bool = False
     options: dict[str, Any] = attrs.field(factory=dict)
 
 

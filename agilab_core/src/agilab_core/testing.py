@@ -97,12 +97,23 @@ class ProbePlugin:
 # -- fixtures ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def agilab_wenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Worker venvs shared by the whole session (they are content-addressed, so sharing is safe)."""
+    return Path(os.environ.get("AGILAB_WENV") or tmp_path_factory.mktemp("agilab-wenv"))
+
+
 @pytest.fixture
-def agilab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh AGILab home for one test (``$AGILAB_HOME`` points at it)."""
+def agilab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, agilab_wenv: Path) -> Path:
+    """A fresh AGILab home for one test (``$AGILAB_HOME`` points at it).
+
+    ``$AGILAB_WENV`` points at the session's shared worker venvs, so a test
+    pays for building an app's worker venv once per session, not per test.
+    """
     home = tmp_path / "agilab-home"
     home.mkdir()
     monkeypatch.setenv("AGILAB_HOME", str(home))
+    monkeypatch.setenv("AGILAB_WENV", str(agilab_wenv))
     return home
 
 

@@ -9,7 +9,19 @@ time step and speed between consecutive fixes, and writes
 
 from __future__ import annotations
 
-from agilab_app_flight.args import FlightArgs
-from agilab_app_flight.manager import FlightManager
+from typing import Any
 
 __all__ = ["FlightArgs", "FlightManager"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: worker venvs ship the worker modules only, and import this package too.
+    if name == "FlightArgs":
+        from agilab_app_flight.args import FlightArgs
+
+        return FlightArgs
+    if name == "FlightManager":
+        from agilab_app_flight.manager import FlightManager
+
+        return FlightManager
+    raise AttributeError(f"module 'agilab_app_flight' has no attribute {name!r}")

@@ -15,5 +15,13 @@ def register_apps() -> list[AppSpec]:
             worker="agilab_app_flight.worker:FlightWorker",
             settings="agilab_app_flight:app_settings.toml",
             description="Flight CSV telemetry to a dataset partitioned by aircraft, with distances and speeds.",
+            worker_modules=(
+                "agilab_app_flight.args",
+                "agilab_app_flight.distance",
+                "agilab_app_flight.telemetry",
+                "agilab_app_flight.worker",
+            ),
+            cython_modules=("agilab_app_flight.distance",),
+            worker_requirements=("polars", "numpy"),
         )
     ]

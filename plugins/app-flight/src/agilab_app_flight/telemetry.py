@@ -16,7 +16,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+
+from agilab_app_flight import distance as kernel
 
 EARTH_RADIUS_M = 6_371_000.0
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -185,6 +188,8 @@ def track(
         flight = flight.sort("date", maintain_order=True, nulls_last=True)
     per_aircraft = flight.get_column("aircraft").n_unique() > 1
     distance, step, speed = motion(per_aircraft)
+    if kernel.COMPILED and not per_aircraft:
+        distance = compiled_steps(flight)
     flight = flight.with_columns(distance, step).with_columns(speed)
     if flight.height and not per_aircraft:
         # pairing the first fix with itself gives null, not 0, when it lacks a position or time
@@ -192,6 +197,15 @@ def track(
             if flight[0, name] is None:
                 flight[0, name] = 0.0
     return flight
+
+
+def compiled_steps(flight: pl.DataFrame) -> pl.Series:
+    """``distance_m`` of a one-aircraft track computed by the compiled kernel (nulls stay null)."""
+    lat = flight.get_column("lat").to_numpy()
+    lon = flight.get_column("long").to_numpy()
+    out = np.empty(flight.height, dtype=np.float64)
+    kernel.steps_m(lat, lon, out)
+    return pl.Series("distance_m", out, nan_to_null=True)
 
 
 def aircraft_metrics(frame: pl.DataFrame) -> dict[str | None, dict[str, Any]]:

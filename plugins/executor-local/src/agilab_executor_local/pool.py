@@ -14,15 +14,20 @@ queue runs dry steals half of the longest remaining queue.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import multiprocessing as mp
+import multiprocessing.spawn as mp_spawn
 import os
 import signal
+import subprocess
 import sys
 import time
 import traceback
+import types
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -151,7 +156,8 @@ class PoolExecutor(Executor):
     def __init__(self, config: PoolOptions, workers: WorkersSpec) -> None:
         super().__init__(config, workers)
         self._procs: list[_Proc] = []
-        self._python: str | None = None
+        self._python: str | None = None  # a worker venv's interpreter, when not this one
+        self._sys_path: list[str] = []
 
     @classmethod
     def slots(cls, config: PoolOptions, workers: WorkersSpec) -> list[WorkerSlot]:
@@ -160,18 +166,20 @@ class PoolExecutor(Executor):
         return [WorkerSlot("localhost", i) for i in range(workers.total)]
 
     def install(self, package: WorkerPackage, env: Any) -> None:
-        self._python = package.python
+        if package.python != sys.executable:
+            self._python = package.python
+            self._sys_path = _sys_path_of(package.python)
 
     def info(self) -> dict[str, Any]:
-        return {"start_method": self.config.start_method, "processes": self.workers.total}
+        method = "spawn" if self._python else self.config.start_method
+        return {"start_method": method, "processes": self.workers.total, "python": self._python or sys.executable}
 
     # -- running ------------------------------------------------------------------
 
     def run(self, plan: WorkPlan, items: Mapping[str, WorkItem], task: WorkerTask, on_result: OnResult) -> None:
         cfg: PoolOptions = self.config
-        ctx = mp.get_context(cfg.start_method)
-        if self._python and self._python != sys.executable and cfg.start_method != "fork":
-            ctx.set_executable(self._python)
+        # Another interpreter (a worker venv) can only be started fresh: spawn.
+        ctx = mp.get_context("spawn" if self._python else cfg.start_method)
         nslots = len(plan.slots)
         threads = cfg.threads_per_worker or max(1, (os.cpu_count() or 1) // nslots)
         order: list[WorkItem] = []
@@ -194,7 +202,11 @@ class PoolExecutor(Executor):
                 name=f"agilab-pool-{slot}",
                 daemon=True,
             )
-            process.start()
+            if self._python:
+                with _interpreter(self._python, self._sys_path):
+                    process.start()
+            else:
+                process.start()
             child.close()
             proc = _Proc(slot, process, parent, current)
             self._procs.append(proc)
@@ -355,3 +367,33 @@ def register_executors() -> list[ExecutorSpec]:
             description="a process pool on this machine (--workers N); retries items of dead workers",
         )
     ]
+
+
+def _sys_path_of(python: str) -> list[str]:
+    """The module search path of another interpreter (its own site-packages, not ours)."""
+    try:
+        out = subprocess.run([python, "-c", "import json, sys; print(json.dumps(sys.path))"], capture_output=True, text=True, check=True, timeout=60)
+        return list(json.loads(out.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise UsageError(f"executor pool: cannot start worker interpreter {python}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _interpreter(python: str, sys_path: list[str]) -> Iterator[None]:
+    """Start spawn children with ``python`` and nothing of this interpreter.
+
+    A spawned child inherits the parent's ``sys.path`` and re-imports its main
+    script; a worker venv must see neither (they would import the manager's
+    copies of the app and its CLI). Both are swapped only while ``start()``
+    writes the child's preparation data, then restored.
+    """
+    saved_exe, saved_path, saved_main = mp_spawn.get_executable(), sys.path[:], sys.modules["__main__"]
+    mp_spawn.set_executable(python)
+    sys.path[:] = sys_path
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved_main
+        sys.path[:] = saved_path
+        mp_spawn.set_executable(saved_exe)
