@@ -192,8 +192,15 @@ def _tree_hash(folder: Path) -> str:
 
 
 def worker_sources(app: AppSpec) -> tuple[SourceFile, ...]:
-    """The files of the app's declared worker modules, with their parent packages' ``__init__``."""
+    """The files of the app's worker modules, with their parent packages' ``__init__``.
+
+    Besides the declared ones, the worker class's module and the module of the
+    manager's ``args_type`` are included: workers unpickle the args.
+    """
     names = {app.worker.partition(":")[0], *app.worker_modules, *app.cython_modules}
+    args_type = getattr(app.manager, "args_type", None)
+    if args_type is not None and args_type.__module__ not in sys.builtin_module_names:
+        names.add(args_type.__module__)
     found: dict[str, SourceFile] = {}
     for name in sorted(names):
         spec = _find_spec(app, name)

@@ -191,11 +191,11 @@ def _run(cmd: list[str], what: str) -> None:
 
 def install_failure(output: str) -> str:
     """The line of an installer's output that explains the failure."""
-    lines = [line.strip(" ×╰─▶│┃").strip() for line in output.splitlines()]
+    lines = [line.strip(" ×╰─▶│┃").strip().removeprefix("cause:").strip() for line in output.splitlines()]
     lines = [line for line in lines if line]
-    for line in lines:
-        if line.startswith(("Because", "ERROR:", "error:")) or "No matching distribution" in line or "No solution" in line:
-            if line.startswith("No solution") and len(lines) > lines.index(line) + 1:
-                continue  # uv's headline; the next line says why
+    for at, line in enumerate(lines):
+        if "No solution found" in line and at + 1 < len(lines):
+            continue  # uv's headline; the next line says why
+        if line.startswith(("Because", "ERROR:", "error:")) or "No matching distribution" in line:
             return line
     return build_failure(output, {})

@@ -116,6 +116,9 @@ def _build(src: Path, outdir: Path, what: str, originals: dict[str, Path]) -> Pa
 
 def build_failure(output: str, originals: dict[str, Path]) -> str:
     """The one line of a failed build's output that says what is wrong, and where."""
+    for errno_text in ("No space left on device", "Read-only file system"):
+        if errno_text in output:
+            return errno_text.lower()
     found = _CYTHON_ERROR.search(output)
     if found:
         where = originals.get(found["file"], Path(found["file"]))
