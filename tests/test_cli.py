@@ -123,6 +123,39 @@ def test_pool_gives_the_same_rows_and_distances_as_local(home, flights):
     assert local["summary"]["distance_m"] == pytest.approx(pool["summary"]["distance_m"])
 
 
+def test_install_cython_twice_reuses_the_venv_and_runs_report_the_cython_runtime(home, flights):
+    first = json.loads(agilab("install", "flight", "-e", "pool", "--cython", "--json", home=home, check=0).stdout)
+    again = json.loads(agilab("install", "flight", "-e", "pool", "--cython", "--json", home=home, check=0).stdout)
+    assert first["runtime"] == again["runtime"] == "cython" and first["kind"] == "venv"
+    assert again["cached"] is True and again["env_hash"] == first["env_hash"] and again["venv"] == first["venv"]
+    assert again["seconds"] < first["seconds"] or first["cached"]  # the second did no work
+    compiled = json.loads(agilab("run", "flight", "-e", "pool", "-w", "2", "--cython", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    plain = json.loads(agilab("run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    manifests = [json.loads(Path(r["manifest"]).read_text()) for r in (compiled, plain)]
+    assert manifests[0]["environment"]["hash"] == first["env_hash"] and manifests[0]["environment"]["cached"] is True
+    assert {r["runtime"] for r in manifests[0]["results"]} == {"cython"}
+    assert {r["runtime"] for r in manifests[1]["results"]} == {"python"}
+    assert manifests[1]["environment"]["hash"] != first["env_hash"]
+
+    def frame(run):
+        return pl.read_parquet(Path(run["outputs"]) / "**/*.parquet").sort("aircraft", "date")
+
+    a, b = frame(compiled), frame(plain)
+    assert a.drop("distance_m", "speed_mps").equals(b.drop("distance_m", "speed_mps"))
+    assert a["distance_m"].is_null().to_list() == b["distance_m"].is_null().to_list()
+    assert (a["distance_m"] - b["distance_m"]).abs().max() < 1e-6  # libm and polars agree to the micrometre
+    assert compiled["summary"]["distance_m"] == pytest.approx(plain["summary"]["distance_m"], rel=1e-12)
+
+
+def test_install_without_a_worker_venv_says_where_workers_run(home):
+    out = json.loads(agilab("install", "flight", "--json", home=home, check=0).stdout)
+    assert out["kind"] == "inplace" and out["python"] == sys.executable and out["venv"] is None
+    proc = agilab("install", "flight", "--cython", home=home, check=2)
+    assert one_line_error(proc) == (
+        "error: --cython needs a worker venv, but executor local runs items in this process; use an executor such as pool or dask"
+    )
+
+
 def test_run_without_json_prints_a_short_summary(home, flights):
     proc = agilab("run", "flight", "--set", f"data_in={flights}", "--set", "nfile=3", home=home, check=0)
     assert "3/3 items ok" in proc.stdout

@@ -145,8 +145,11 @@ def install(app: str, executor: str | None, workers: str | None, cython: bool | 
         return
     with _console(stderr=True).status(f"packaging the worker of {app}") as status:
         package = Agi().install(**request, report=status.update)
+    if package.kind == "inplace":
+        _console().print(f"{package.app}: workers run in the manager's environment [bold]{package.env_hash}[/] ({package.python}); nothing to build", soft_wrap=True)
+        return
     what = "reused" if package.cached else "built"
-    where = package.venv or f"{package.python} (the manager's environment)"
+    where = package.venv or package.python
     _console().print(f"{package.app}: worker environment [bold]{package.env_hash}[/] ({package.runtime}) {what} in {package.seconds:.2f} s: {where}", soft_wrap=True)
 
 
