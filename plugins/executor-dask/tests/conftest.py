@@ -12,15 +12,17 @@ from pathlib import Path
 
 import psutil
 import pytest
+from agilab_executor_dask.cluster import environment_kept
 from distributed import LocalCluster
 
 
 @pytest.fixture(scope="session")
 def running_cluster():
     """A Dask cluster that is already running, as users have them (2 worker processes, 1 thread each)."""
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit=0, silence_logs=logging.CRITICAL
-    )
+    with environment_kept():  # its nannies would export OMP_NUM_THREADS=1 into this test process
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit=0, silence_logs=logging.CRITICAL
+        )
     yield cluster
     cluster.close()
 

@@ -17,6 +17,7 @@ dispatcher can count the attempt and isolate the item that killed it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import logging
@@ -26,7 +27,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,8 @@ class Cluster:
             self.client.close(timeout=5)
         finally:
             if self.owned is not None:
-                self.owned.close(timeout=10)
+                with environment_kept():
+                    self.owned.close(timeout=10)
             if self.logs:
                 shutil.rmtree(self.logs, ignore_errors=True)
 
@@ -242,13 +244,20 @@ def _host_names(host: str) -> set[str]:
 # -- the three ways in -------------------------------------------------------------------
 
 
-def start_embedded(python: str, slots: Sequence[WorkerSlot], threads: int, dashboard: str, worker_timeout: float) -> Cluster:
-    """A scheduler here and one worker process of ``python`` per slot, all connected."""
+def start_embedded(python: str, slots: Sequence[WorkerSlot], threads: int | None, dashboard: str, worker_timeout: float) -> Cluster:
+    """A scheduler here and one worker process of ``python`` per slot, all connected.
+
+    ``threads`` sizes the math libraries' thread pools in each worker; None
+    means cores / workers unless the environment already says.
+    """
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise ConfigError(f"worker python {python} does not exist or cannot be run; run `agilab install` for this app")
     env = dict(os.environ)
     for var in THREAD_VARS:
-        env.setdefault(var, str(threads))
+        if threads is not None:
+            env[var] = str(threads)
+        else:
+            env.setdefault(var, str(default_threads(len(slots))))
     env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     logs = tempfile.mkdtemp(prefix="agilab-dask-")
     show = bool(dashboard) and dashboard_available()
@@ -361,11 +370,26 @@ def resolve_cluster_class(path: str) -> Any:
     return cls
 
 
+@contextlib.contextmanager
+def environment_kept() -> Iterator[None]:
+    """Undo changes to ``os.environ`` made inside (Dask nannies export their workers' settings)."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
 def start_cluster_manager(path: str, options: dict[str, Any], workers: int, connect_timeout: float, worker_timeout: float) -> Cluster:
     """Instantiate a cluster manager with ``options``, scale it to ``workers`` if it has none, connect."""
     cls = resolve_cluster_class(path)
     try:
-        cluster = cls(**options)
+        with environment_kept():  # the manager's own environment stays as it was (pool runs after this one...)
+            cluster = cls(**options)
     except TypeError as exc:
         raise ConfigError(f"-o cluster={path}: {one_line(exc)} (check -o cluster_options)") from None
     except Exception as exc:  # noqa: BLE001 - whatever the manager raises, said in one line

@@ -127,8 +127,7 @@ class DaskExecutor(Executor):
         if cfg.cluster:
             return cluster.start_cluster_manager(cfg.cluster, dict(cfg.cluster_options), self.workers.total, cfg.connect_timeout, cfg.worker_timeout)
         slots = self.workers.slots()
-        threads = cfg.threads_per_worker or cluster.default_threads(len(slots))
-        return cluster.start_embedded(python, slots, threads, cfg.dashboard, cfg.worker_timeout)
+        return cluster.start_embedded(python, slots, cfg.threads_per_worker or None, cfg.dashboard, cfg.worker_timeout)
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)

@@ -1,0 +1,39 @@
+"""Dispatch: every item once, results streamed while others still run, both slots busy, batches of any size."""
+
+from __future__ import annotations
+
+import time
+
+
+def test_results_stream_in_while_other_items_have_not_started(agi):
+    arrivals = []
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 24, "sleep": 0.02}, on_result=lambda r: arrivals.append(time.time()))
+    assert result.status == "ok"
+    last_start = max(r.started for r in result.results)
+    assert min(arrivals) < last_start  # the first result came back before the last item began
+
+
+def test_both_slots_share_the_work(agi):
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 40, "sleep": 0.01, "write": False})
+    assert {r.worker for r in result.results} == {"localhost/0", "localhost/1"}
+    assert result.summary["pids"] == 2
+
+
+def test_many_items_in_fixed_small_batches_each_run_exactly_once(agi):
+    seen = []
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 500, "write": False}, executor_options={"batch_size": 7}, on_result=seen.append)
+    assert result.status == "ok"
+    ids = [r.item_id for r in seen]
+    assert len(ids) == len(set(ids)) == 500
+
+
+def test_adaptive_batches_carry_many_quick_items(agi):
+    started = time.monotonic()
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 5000, "write": False})
+    assert result.status == "ok" and result.items["ok"] == 5000
+    assert time.monotonic() - started < 30  # per-item tasks would take far longer on small machines
+
+
+def test_math_library_threads_are_limited_per_worker_process(agi):
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 2}, executor_options={"threads_per_worker": 3})
+    assert {r.metrics["threads"] for r in result.results} == {"3"}
