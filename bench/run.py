@@ -6,6 +6,8 @@
     against bench/bare_flight.py, a plain single-process polars script doing
     the same reads, computation and writes, on a generated set of >= 3 M rows in
     >= 2,000 files of 100 to 40,000 rows.
+    With --cython too, and packaging (see bench/install_bench.py: installs and the
+    distance kernel). Worker venvs are built before timing: runs use them warm.
 (b) dispatch: no-op items through `local` and `pool` (2 workers) against a bare
     `ProcessPoolExecutor.map(chunksize=...)`; per-item overhead is
     (T(N items) - T(2 items)) / (N - 2), so pool start-up is not counted.
@@ -26,6 +28,8 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from install_bench import bench_install, bench_kernel  # beside this file
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
@@ -59,11 +63,16 @@ def bench_flight(repeat: int, files: int, rows: int) -> list[tuple[str, str, flo
     data, total_rows = flight_data(files, rows)
     print(f"flight: {len(list(data.glob('*.csv')))} files, {total_rows:,} rows", flush=True)
     home = Path(tempfile.mkdtemp(prefix="agilab-bench-"))
-    env = {"AGILAB_HOME": str(home)}
+    env = {"AGILAB_HOME": str(home), "AGILAB_WENV": str(home / "wenv")}
+    for extra in ([], ["--cython"]):
+        timed([AGILAB, "install", "flight", "-e", "pool", *extra, "--json"], env)
     variants = {
         "bare polars script": lambda out: [sys.executable, str(HERE / "bare_flight.py"), str(data), str(out)],
         "agilab run (local)": lambda out: [AGILAB, "run", "flight", "-e", "local", "--set", f"data_in={data}", "--out", str(out), "--json"],
         "agilab run (pool, 2 workers)": lambda out: [AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={data}", "--out", str(out), "--json"],
+        "agilab run (pool, 2 workers, --cython)": lambda out: [
+            AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--cython", "--set", f"data_in={data}", "--out", str(out), "--json"
+        ],
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
     try:
@@ -81,6 +90,13 @@ def bench_flight(repeat: int, files: int, rows: int) -> list[tuple[str, str, flo
     return [
         ("flight", "agilab run (local) / bare", min(times["agilab run (local)"]) / base, 1.15, f"{min(times['agilab run (local)']):.2f} s vs {base:.2f} s"),
         ("flight", "agilab run (pool, 2) / bare", min(times["agilab run (pool, 2 workers)"]) / base, 0.60, f"{min(times['agilab run (pool, 2 workers)']):.2f} s vs {base:.2f} s"),
+        (
+            "flight",
+            "pool, 2, --cython / pool, 2",
+            min(times["agilab run (pool, 2 workers, --cython)"]) / min(times["agilab run (pool, 2 workers)"]),
+            None,
+            f"{min(times['agilab run (pool, 2 workers, --cython)']):.2f} s vs {min(times['agilab run (pool, 2 workers)']):.2f} s",
+        ),
     ]
 
 
@@ -142,12 +158,16 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--rows", type=int, default=1600, help="mean rows per file")
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--only", choices=("flight", "dispatch"))
+    parser.add_argument("--only", choices=("flight", "dispatch", "packaging"))
+    parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
     rows: list[tuple[str, str, float, float | None, str]] = []
     if opts.only in (None, "dispatch"):
         print(f"dispatch: {opts.items:,} no-op items", flush=True)
         rows += bench_dispatch(opts.repeat, opts.items)
+    if opts.only in (None, "packaging"):
+        print("packaging: flight worker venv installs, distance kernel", flush=True)
+        rows += bench_install(opts.repeat) + bench_kernel(opts.repeat, opts.points)
     if opts.only in (None, "flight"):
         rows += bench_flight(opts.repeat, opts.files, opts.rows)
     print()

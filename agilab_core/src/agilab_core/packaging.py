@@ -26,6 +26,7 @@ import platform
 import re
 import sys
 import sysconfig
+import time
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -313,8 +314,9 @@ def package_worker(app: AppSpec, env: Any, options: dict[str, Any]) -> WorkerPac
         return inplace_package(app)
     from agilab_core.wenv import install_venv  # manager side only: builds, locks, installs
 
+    started = time.perf_counter()
     recipe = WorkerRecipe.of(app, cython, options.get("worker_distributions", ()), options.get("worker_requirements", ()))
-    return install_venv(recipe, env.wenv_dir, report=options.get("report"))
+    return install_venv(recipe, env.wenv_dir, report=options.get("report"), started=started)
 
 
 def require_writable(folder: Path) -> None:

@@ -32,9 +32,13 @@ def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def install_venv(recipe: WorkerRecipe, wenv_dir: Path, report: Report | None = None) -> WorkerPackage:
-    """The worker venv of ``recipe`` under ``wenv_dir``, built unless it already exists."""
-    started = time.perf_counter()
+def install_venv(recipe: WorkerRecipe, wenv_dir: Path, report: Report | None = None, started: float | None = None) -> WorkerPackage:
+    """The worker venv of ``recipe`` under ``wenv_dir``, built unless it already exists.
+
+    ``started`` (a ``time.perf_counter()`` value) is when packaging began, so
+    the package's ``seconds`` include computing the recipe.
+    """
+    started = time.perf_counter() if started is None else started
     digest = recipe.digest()
     venv = wenv_dir / f"{recipe.app}-{digest}"
 
