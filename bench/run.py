@@ -177,7 +177,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for bench, name, ratio, target, detail in rows:
         verdict = "" if target is None else (f"≤ {target} ✓" if ratio <= target else f"≤ {target} ✗")
-        print(f"| {bench} | {name} | {ratio:.2f}× | {verdict} | {detail} |")
+        value = f"{ratio:.2f} s" if "seconds" in name else f"{ratio:.2f}×"
+        print(f"| {bench} | {name} | {value} | {verdict} | {detail} |")
 
 
 if __name__ == "__main__":
