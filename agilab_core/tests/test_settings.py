@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -351,3 +352,36 @@ def test_item_result_round_trips_through_json(result: ItemResult) -> None:
     # The manifest stores results as JSON: tuples come back as lists.
     data = json.loads(json.dumps(unstructure(result)))
     assert converter.structure(data, ItemResult) == result
+
+
+# -- -o PREFIX.KEY=VALUE ----------------------------------------------------------------
+
+
+@attrs.frozen
+class _ClusterOpts:
+    cluster: str | None = None
+    cluster_options: dict[str, Any] = attrs.field(factory=dict)
+
+
+def test_dotted_options_fold_into_the_prefix_options_mapping() -> None:
+    from agilab_core.settings import fold_dotted
+
+    folded = fold_dotted({"cluster": "distributed:LocalCluster", "cluster.n_workers": "2", "cluster.name": "x y", "cluster.processes": True}, _ClusterOpts)
+    assert folded == {"cluster": "distributed:LocalCluster", "cluster_options": {"n_workers": 2, "name": "x y", "processes": True}}
+    assert structure(folded, _ClusterOpts, "-o").cluster_options["n_workers"] == 2
+
+
+def test_dotted_options_merge_with_a_mapping_from_the_settings_file() -> None:
+    from agilab_core.settings import fold_dotted
+
+    folded = fold_dotted({"cluster_options": {"cores": 4, "queue": "long"}, "cluster.queue": "short"}, _ClusterOpts)
+    assert folded["cluster_options"] == {"cores": 4, "queue": "short"}
+
+
+def test_dotted_keys_without_a_target_mapping_are_left_for_the_schema_to_report() -> None:
+    from agilab_core.settings import fold_dotted
+
+    folded = fold_dotted({"scheduler.port": "1"}, _ClusterOpts)
+    assert folded == {"scheduler.port": "1"}
+    with pytest.raises(ConfigError, match=r"scheduler\.port"):
+        structure(folded, _ClusterOpts, "-o")

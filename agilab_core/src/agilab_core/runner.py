@@ -36,7 +36,7 @@ from agilab_core.executor import Executor, ExecutorSpec
 from agilab_core.packaging import WorkerPackage
 from agilab_core.plan import WorkersSpec, WorkPlan
 from agilab_core.plugins import Registry, load_plugins
-from agilab_core.settings import AppSettings, build_args, structure, typed_values, unstructure
+from agilab_core.settings import AppSettings, build_args, fold_dotted, structure, typed_values, unstructure
 from agilab_core.task import WorkerTask, one_line
 
 DEFAULT_EXECUTOR = "local"
@@ -167,7 +167,7 @@ class Agi:
         env = reg.pm.hook.resolve_env(app=spec, overrides={"home": home} if home else {})
         settings = env.settings()
         exec_spec = reg.executor(executor or settings.cluster.executor or DEFAULT_EXECUTOR)
-        options = {**settings.cluster.options, **(executor_options or {})}
+        options = fold_dotted({**settings.cluster.options, **(executor_options or {})}, exec_spec.config_type)
         config = structure(typed_values(options, exec_spec.config_type), exec_spec.config_type, f"executor {exec_spec.name} options (-o)", path="options")
         workers_text = workers if workers is not None else settings.cluster.workers
         if workers_text is None:

@@ -149,6 +149,27 @@ def typed_values(values: Mapping[str, Any] | None, cls: type | None) -> dict[str
     return {k: parse_value(v, types_by_name.get(k)) if isinstance(v, str) else v for k, v in values.items()}
 
 
+def fold_dotted(values: Mapping[str, Any] | None, cls: type | None) -> dict[str, Any]:
+    """``{"cluster.cores": "4"}`` into ``{"cluster_options": {"cores": 4}}`` when ``cls`` has that field.
+
+    Lets ``-o PREFIX.KEY=VALUE`` fill a free-form ``PREFIX_options`` mapping
+    (keyword arguments of a class the executor builds, say); text values are
+    read as TOML literals. Other dotted keys are kept, so the schema reports them.
+    """
+    out: dict[str, Any] = dict(values or {})
+    names = {f.name for f in attrs.fields(cls)} if cls is not None and attrs.has(cls) else set()
+    for key in [k for k in out if "." in k]:
+        prefix, _, sub = key.partition(".")
+        target = f"{prefix}_options"
+        if target not in names or not sub:
+            continue
+        value = out.pop(key)
+        folded = dict(out.get(target) or {})
+        folded[sub] = parse_value(value, None) if isinstance(value, str) else value
+        out[target] = folded
+    return out
+
+
 def parse_assignments(pairs: list[str] | tuple[str, ...], flag: str, cls: type | None = None) -> dict[str, Any]:
     """``["a=1", "b=x"]`` into ``{"a": 1, "b": "x"}``, typed by ``cls`` fields when given."""
     return typed_values(split_assignments(pairs, flag), cls)
