@@ -48,10 +48,10 @@ def _agi():
 
 
 def bench_dispatch(repeat: int, items: int) -> list[tuple[str, str, float, float | None, str]]:
+    from agilab_executor_dask.cluster import start_embedded
     from distributed import Client
 
     from agilab_core import WorkerSlot
-    from agilab_executor_dask.cluster import start_embedded
 
     agi = _agi()
     cluster = start_embedded(sys.executable, [WorkerSlot("localhost", i) for i in range(2)], None, "", 60.0)
@@ -81,8 +81,9 @@ def bench_dispatch(repeat: int, items: int) -> list[tuple[str, str, float, float
 
 
 def bench_startup(repeat: int) -> list[tuple[str, str, float, float | None, str]]:
-    from agilab_core import WorkerSlot
     from agilab_executor_dask.cluster import start_embedded
+
+    from agilab_core import WorkerSlot
 
     agi = _agi()
     starts, closes, runs = [], [], []

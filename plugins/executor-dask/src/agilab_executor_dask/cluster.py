@@ -162,19 +162,20 @@ class Cluster:
         """Connected workers by address (``host``, ``name``, ``nthreads``...)."""
         return dict(self.client.scheduler_info(n_workers=-1)["workers"])
 
-    def targets(self, slots: Sequence[WorkerSlot]) -> list[str]:
-        """The Dask worker each plan slot's batches are placed on.
+    def targets(self, slots: Sequence[WorkerSlot]) -> list[str | None]:
+        """The address of the Dask worker each plan slot's batches are placed on (None: anywhere).
 
-        Embedded workers are named by slot id, which the scheduler resolves to
-        the current address (a restarted worker keeps its name). On other
-        clusters a slot goes to a free worker thread of its host when there is
-        one, else to any free thread, else round-robin over the workers.
+        Embedded workers are named by slot id (a restarted worker keeps its
+        name, not its address). On other clusters a slot goes to a free worker
+        thread of its host when there is one, else to any free thread, else
+        round-robin over the workers.
         """
-        if self.kind == "embedded":
-            return [slot.id for slot in slots]
         workers = sorted(self.workers().items())
+        if self.kind == "embedded":
+            by_name = {str(w.get("name")): addr for addr, w in workers}
+            return [by_name.get(slot.id) for slot in slots]
         if not workers:
-            return ["" for _ in slots]
+            return [None for _ in slots]
         free = [(addr, str(w.get("host", ""))) for addr, w in workers for _ in range(max(1, int(w.get("nthreads", 1))))]
         chosen: list[str | None] = []
         for slot in slots:
@@ -184,7 +185,7 @@ class Cluster:
                 free.remove(pick)
             chosen.append(pick[0] if pick else None)
         spare = iter(free)
-        out = []
+        out: list[str | None] = []
         for i, addr in enumerate(chosen):
             if addr is None:
                 addr = next(spare, (workers[i % len(workers)][0], ""))[0]
@@ -421,8 +422,12 @@ def _await_any_worker(client: Client, what: str, timeout: float) -> None:
 
 
 def _dashboard_of(client: Client) -> str | None:
+    """The scheduler's dashboard link; its HTTP server runs without bokeh too, so ask for bokeh here
+    (a scheduler started from the same environment as its workers has what this one has)."""
+    if not dashboard_available():
+        return None
     try:
-        return client.dashboard_link if "dashboard" in client.scheduler_info(n_workers=0).get("services", {}) else None
+        return client.dashboard_link
     except Exception:  # noqa: BLE001 - a link is a nicety
         return None
 

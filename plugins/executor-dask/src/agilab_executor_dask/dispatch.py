@@ -1,23 +1,24 @@
 """Items in, results out: batches per plan slot, streamed back as they finish.
 
-Each plan slot keeps its queue of items (the capacity-weighted plan) and has at
-most one batch in flight, placed on the slot's Dask worker (loosely: Dask may
-run it elsewhere when that worker is gone). A slot whose queue runs dry takes
-half of the longest queue, so stragglers are rebalanced. One batch in flight
-per slot means that when a worker dies, the batch it was running is the one
-that ``KilledWorker`` names, and nothing queued behind it is lost.
+Each plan slot keeps its queue of items (the capacity-weighted plan) and has
+two batches in flight, placed on the slot's Dask worker (loosely: Dask may run
+them elsewhere, when that worker is gone or another one idles): one running,
+the next waiting on the worker so that no round trip separates them. A slot
+whose queue is empty and has nothing in flight takes half of the longest
+queue, so stragglers are rebalanced.
 
 Batches start with one item and then hold about :data:`TARGET_SECONDS` of
 work, estimated from the items done so far (per unit of weight when items
-have weights), never more than an eighth of the slot's queue so the tail stays
+have weights), never more than half of the slot's queue so the tail stays
 balanced. Every batch has its own key, so two identical batches are never
 merged by Dask.
 
-A batch lost with its worker is sent again one item per batch (the item that
-killed the worker is unknown, so each of its unreported items counts one more
-attempt). An item whose worker dies while it runs alone has killed it: it is
-sent again while it has attempts left (``-o retries``), then fails with
-``WorkerDied``.
+A worker that dies takes its batches with it (``KilledWorker``): their
+unreported items are sent again one item per batch, each counting one more
+attempt, since which of them killed the worker is unknown. An item that runs
+alone is the only batch in flight for its slot, so when its worker dies it is
+the one that killed it: it is sent again while it has attempts left
+(``-o retries``), then fails with ``WorkerDied``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 from distributed import Future, wait
@@ -40,6 +42,8 @@ from agilab_executor_dask.worker import WorkerStartError, run_batch, stop_run
 TARGET_SECONDS = 0.2
 MAX_BATCH = 1024
 POLL_SECONDS = 0.5
+FETCH_SECONDS = 5.0
+LOST = object()  # a finished batch whose results went with its worker
 
 
 @attrs.define
@@ -81,13 +85,14 @@ class Dispatch:
             self.queues.append(queue)
         self.targets = cluster.targets(plan.slots)
         self.inflight: dict[Future, tuple[int, list[_Entry]]] = {}
-        self.idle: set[int] = set()
+        self.flying: list[list[list[_Entry]]] = [[] for _ in plan.slots]  # batches in flight, per slot
         self.keys = itertools.count()
         self.reported = 0
         self.seconds = 0.0  # measured item time, for batch sizing
         self.weight = 0.0
         self.measured = 0
         self.no_workers_since: float | None = None
+        self.unplaced: set[str] = set()  # keys not on any worker at the last check
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class Dispatch:
     def _run(self) -> None:
         try:
             for slot in range(len(self.slots)):
-                self._submit(slot)
+                self._fill(slot)
             while self.inflight:
                 try:
                     done = wait(list(self.inflight), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
@@ -108,51 +113,70 @@ class Dispatch:
                 self.no_workers_since = None
                 for future in done:
                     slot, entries = self.inflight.pop(future)
+                    self.flying[slot] = [b for b in self.flying[slot] if b is not entries]
                     results = self._fetch(future)
-                    self._submit(slot)
-                    if results is None:
+                    if results is LOST:
+                        self._resend(future, slot, entries)
+                    elif results is None:
                         self._failed(future, slot, entries)
                     else:
                         self._report(entries, results)
-                for slot in list(self.idle):
-                    self._submit(slot)
+                for slot in range(len(self.slots)):
+                    self._fill(slot)
         finally:
             if self.inflight:
                 self._cancel()
             self._stop_sessions()
 
-    def _fetch(self, future: Future) -> list[ItemResult] | None:
-        """The batch's results, or None when it ended in error.
+    def _fetch(self, future: Future) -> Any:
+        """The batch's results, None when it ended in error, or :data:`LOST`.
 
-        Results wait on the worker until fetched, so they are fetched before the
-        slot's next batch is sent (that batch could kill the worker). A worker
-        that dies anyway before the fetch makes Dask run the batch again; with
-        no worker left that would wait forever, hence the bounded waits.
+        Results wait on the worker until fetched; a worker that dies first
+        (running the slot's next batch) loses them, and Dask would run the
+        batch again under restrictions that may name the dead worker.
         """
-        while True:
-            try:
-                return future.result(timeout=POLL_SECONDS)
-            except TimeoutError:
-                self._check_workers()
-            except BaseException as exc:
-                if future.status in ("error", "cancelled") and not isinstance(exc, KeyboardInterrupt):
-                    return None
-                raise
+        if future.status in ("error", "cancelled"):
+            return None  # (asking for its result would leave an unretrieved asyncio task behind)
+        if future.status != "finished":
+            return LOST  # "lost", or already "pending" again
+        deadline = time.monotonic() + FETCH_SECONDS
+        try:
+            while True:
+                try:
+                    return future.result(timeout=POLL_SECONDS)
+                except TimeoutError:
+                    if future.status != "finished" or time.monotonic() > deadline:
+                        return LOST
+        except BaseException as exc:
+            if future.status in ("error", "cancelled") and not isinstance(exc, KeyboardInterrupt):
+                return None
+            raise
 
-    def _submit(self, slot: int) -> None:
-        entries = self._next_batch(slot)
-        if not entries:
-            self.idle.add(slot)
-            return
-        self.idle.discard(slot)
+    def _fill(self, slot: int) -> None:
+        """Keep two batches in flight for ``slot`` (the next one waits on the worker, so no
+        round trip separates batches), or one while an item runs alone, so a death names it."""
+        while len(self.flying[slot]) < 2:
+            queue = self.queues[slot]
+            if self.flying[slot] and (self.flying[slot][0][0].alone or not queue or queue[0].alone):
+                return  # a busy slot steals nothing, and an item alone runs alone
+            entries = self._next_batch(slot)
+            if not entries:
+                return
+            self._submit(slot, entries)
+
+    def _submit(self, slot: int, entries: list[_Entry]) -> None:
         key = f"agilab-{self.task.app}-{self.task.run_id}-{next(self.keys)}"
         batch = [(self.order[e.seq], e.attempts) for e in entries]
         target = self.targets[slot]
+        if target is None:
+            self._retarget()  # its worker was gone: back yet?
+            target = self.targets[slot]
         future = self.client.submit(
             run_batch, self.task, self.slots[slot].id, batch,
-            key=key, workers=[target] if target else None, allow_other_workers=True, pure=False,
+            key=key, workers=[target] if target else None, allow_other_workers=bool(target), pure=False,
         )
         self.inflight[future] = (slot, entries)
+        self.flying[slot].append(entries)
 
     def _next_batch(self, slot: int) -> list[_Entry]:
         queue = self.queues[slot]
@@ -174,7 +198,7 @@ class Dispatch:
     def _adaptive_size(self, queue: deque[_Entry]) -> int:
         if not self.measured:
             return 1
-        cap = max(1, min(MAX_BATCH, math.ceil(len(queue) / 8)))
+        cap = max(1, min(MAX_BATCH, math.ceil(len(queue) / 2)))
         per_weight = self.seconds / self.weight if self.weight > 0 else None
         per_item = self.seconds / self.measured
         cost, n = 0.0, 0
@@ -213,7 +237,8 @@ class Dispatch:
         runs = exc.allowed_failures + 1  # the scheduler may have run the batch that many times
         worker = getattr(exc.last_worker, "name", None) or getattr(exc.last_worker, "address", "?")
         queue = self.queues[slot]
-        if len(entries) == 1:
+        self._retarget()
+        if len(entries) == 1 and entries[0].alone:
             entry = entries[0]
             tried = entry.attempts + runs - 1
             if tried > self.retries:
@@ -225,6 +250,22 @@ class Dispatch:
         for entry in reversed(entries):
             queue.appendleft(_Entry(entry.seq, entry.attempts + runs, alone=True))
 
+    def _resend(self, future: Future, slot: int, entries: list[_Entry]) -> None:
+        """Send a batch again under a new key (its results were lost, or it is stuck): one more attempt each."""
+        try:
+            self.client.cancel([future], force=True)
+        except Exception:  # noqa: BLE001, S110 - the future is dropped either way
+            pass
+        self._retarget()
+        for entry in reversed(entries):
+            self.queues[slot].appendleft(_Entry(entry.seq, entry.attempts + 1, alone=entry.alone))
+
+    def _retarget(self) -> None:
+        try:
+            self.targets = self.cluster.targets(self.slots)
+        except Exception:  # noqa: BLE001 - unplaced batches go wherever Dask likes
+            self.targets = [None] * len(self.slots)
+
     def _fail(self, slot: int, entry: _Entry, attempts: int, error: ItemError) -> None:
         now = time.time()
         where = self.slots[slot]
@@ -234,16 +275,34 @@ class Dispatch:
     # -- trouble and cleanup -----------------------------------------------------------------
 
     def _check_workers(self) -> None:
-        if self.client.nthreads():
-            self.no_workers_since = None
+        """Nothing finished for a while: is any worker left, and is every batch placed?
+
+        Dask leaves a task whose only allowed worker died waiting for that
+        worker, even with ``allow_other_workers`` (when no worker ran at the
+        time); a batch seen unplaced twice in a row is sent again.
+        """
+        if not self.client.nthreads():
+            now = time.monotonic()
+            if self.no_workers_since is None:
+                self.no_workers_since = now
+            elif now - self.no_workers_since >= self.worker_timeout:
+                raise DaskError(
+                    f"all Dask workers of {self.cluster.address} are gone (none for {self.worker_timeout:g} s, -o worker_timeout); {self._progress()}"
+                )
             return
-        now = time.monotonic()
-        if self.no_workers_since is None:
-            self.no_workers_since = now
-        elif now - self.no_workers_since >= self.worker_timeout:
-            raise DaskError(
-                f"all Dask workers of {self.cluster.address} are gone (none for {self.worker_timeout:g} s, -o worker_timeout); {self._progress()}"
-            )
+        self.no_workers_since = None
+        try:
+            placed = {key for keys in self.client.processing().values() for key in keys}
+        except Exception:  # noqa: BLE001 - a scheduler that will not say: nothing to do
+            return
+        unplaced = {f.key for f in self.inflight if f.key not in placed and f.status == "pending"}
+        for future in [f for f in self.inflight if f.key in unplaced & self.unplaced]:
+            slot, entries = self.inflight.pop(future)
+            self.flying[slot] = [b for b in self.flying[slot] if b is not entries]
+            self._resend(future, slot, entries)
+        self.unplaced = unplaced
+        for slot in range(len(self.slots)):
+            self._fill(slot)
 
     def _progress(self) -> str:
         return f"{self.reported} of {len(self.order)} items finished"
