@@ -213,6 +213,19 @@ def test_the_worker_venv_holds_the_worker_side_only(agi, make_app, wenv) -> None
     assert identity.stdout.strip() == package.env_hash
 
 
+def test_the_worker_venv_is_compiled_to_bytecode_when_built(agi, make_app, wenv) -> None:
+    # workers then import at full speed even where they cannot write a bytecode cache (a shared, read-only venv)
+    app = make_app()
+    package = agi.install(app.spec, executor="pool")
+    probe = (
+        "import importlib.util as u, json, os, sys; "
+        "print(json.dumps({m: os.path.exists(u.cache_from_source(u.find_spec(m).origin)) for m in sys.argv[1:]}))"
+    )
+    modules = [f"{app.pkg}.worker", "agilab_core.task", "attrs"]
+    found = json.loads(subprocess.run([package.python, "-B", "-c", probe, *modules], capture_output=True, text=True, check=True).stdout)
+    assert found == dict.fromkeys(modules, True)
+
+
 def test_pool_runs_items_with_the_worker_venv_interpreter(agi, make_app, wenv) -> None:
     app = make_app()
     result = agi.run(app.spec, executor="pool", workers=2)

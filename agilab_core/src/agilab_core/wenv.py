@@ -165,12 +165,14 @@ class Installer:
         _run(cmd, f"{folder}: cannot create a venv")
 
     def install(self, folder: Path, specs: Sequence[str], deps: bool, what: str) -> None:
+        """Install ``specs``, compiled to bytecode (as pip does by default): a worker venv is built once and
+        started often, and its workers may be unable to write a bytecode cache (a shared, read-only venv)."""
         if not specs:
             return
         python = str(venv_python(folder))
         no_deps = [] if deps else ["--no-deps"]
         if self.name == "uv":
-            cmd = [self.executable, "pip", "install", "--quiet", "--python", python, *no_deps, *specs]
+            cmd = [self.executable, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, *no_deps, *specs]
         else:
             cmd = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-input", "--disable-pip-version-check", *no_deps, *specs]
         _run(cmd, what)

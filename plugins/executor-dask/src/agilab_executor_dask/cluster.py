@@ -1,13 +1,14 @@
 """Getting a Dask client and workers: an embedded cluster, a running scheduler, or a cluster manager.
 
 The embedded cluster is a scheduler in this process and one worker process
-per slot, each started as ``<python> -m distributed.cli.dask_spec``, so a worker
-venv's interpreter runs its workers with that venv's own ``sys.path``.
-``LocalCluster`` cannot do that: its workers are ``multiprocessing`` children,
-which inherit the manager's ``sys.path`` (a venv interpreter would import the
-manager's packages) and re-import the caller's ``__main__``. A worker process
-that dies unexpectedly is started again under the same name (the slot id), the
-way a Dask nanny would; one that keeps dying at start is given up.
+per slot of ``<python>`` (launched ahead, see :mod:`.launch`, serving as
+``distributed.cli.dask_spec`` does), so a worker venv's interpreter runs its
+workers with that venv's own ``sys.path``. ``LocalCluster`` cannot do that:
+its workers are ``multiprocessing`` children, which inherit the manager's
+``sys.path`` (a venv interpreter would import the manager's packages) and
+re-import the caller's ``__main__``. A worker process that dies unexpectedly
+is started again under the same name (the slot id), the way a Dask nanny
+would; one that keeps dying at start is given up.
 
 The embedded scheduler allows no silent re-runs (``allowed_failures=0``): a
 batch whose worker died comes back as ``KilledWorker`` at once, so the
@@ -19,12 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import json
 import logging
 import os
 import shutil
 import socket
-import tempfile
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -37,19 +37,13 @@ from distributed.core import Status
 from distributed.deploy.spec import ProcessInterface
 
 from agilab_core import ConfigError, EnvironmentMismatch, UsageError, WorkerSlot, environment_hash, import_object
+from agilab_executor_dask import launch
+from agilab_executor_dask.launch import Launched, launch_ahead
 
-#: Environment variables that size math libraries' thread pools (as the pool executor sets them).
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "POLARS_MAX_THREADS",
-    "RAYON_NUM_THREADS",
-)
 #: A worker process that exits this soon after starting, this many times in a row, is given up.
 QUICK_EXIT_SECONDS = 3.0
 QUICK_EXITS = 3
+WATCH_SECONDS = 0.1
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
@@ -68,12 +62,23 @@ def one_line(exc: BaseException) -> str:
 class WorkerProcess(ProcessInterface):
     """One Dask worker in a subprocess of ``python``, started again when it dies of a signal or a crash.
 
-    A clean exit (code 0: the scheduler retired it, or it lost the scheduler
-    for good) is final. Its stderr goes to ``log``, so a worker that cannot
-    start can say why.
+    It adopts ``process`` when one was launched ahead (see :mod:`.launch`)
+    and hands it the scheduler's address. A clean exit (code 0: the
+    scheduler retired it, or it lost the scheduler for good) is final. Its
+    stderr goes to ``log``, so a worker that cannot start can say why.
     """
 
-    def __init__(self, scheduler: str, name: str, python: str, env: dict[str, str], log: str, death_timeout: float) -> None:
+    def __init__(
+        self,
+        scheduler: str,
+        name: str,
+        python: str,
+        env: dict[str, str],
+        log: str,
+        death_timeout: float,
+        preload: str = "",
+        process: subprocess.Popen[bytes] | None = None,
+    ) -> None:
         super().__init__(scheduler, name)
         self.scheduler = scheduler
         self.name = name
@@ -81,32 +86,30 @@ class WorkerProcess(ProcessInterface):
         self.env = env
         self.log = Path(log)
         self.death_timeout = death_timeout
-        self.process: asyncio.subprocess.Process | None = None
+        self.preload = preload
+        self.process = process
+        self.started = time.monotonic()
         self.quick_exits = 0
         self.gave_up = False
         self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._launch()
+        if self.process is None:
+            self._launch()
+        launch.send_address(self.process, self.scheduler)
         self._watch = asyncio.create_task(self._restart_on_death())
         await super().start()
 
-    async def _launch(self) -> None:
-        spec = {
-            "cls": "distributed.Worker",
-            "opts": {"name": self.name, "nthreads": 1, "memory_limit": 0, "dashboard": False, "death_timeout": self.death_timeout},
-        }
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                self.python, "-m", "distributed.cli.dask_spec", self.scheduler, "--spec", json.dumps(spec),
-                env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches the manager only; it closes workers
-            )
+    def _launch(self) -> None:
+        self.process = launch.launch_worker(self.python, self.name, self.env, str(self.log), self.death_timeout, self.preload)
         self.started = time.monotonic()
 
     async def _restart_on_death(self) -> None:
         while self.process is not None:
-            code = await self.process.wait()
+            code = self.process.poll()
+            if code is None:
+                await asyncio.sleep(WATCH_SECONDS)
+                continue
             if self.status != Status.running or code == 0:
                 return
             quick = time.monotonic() - self.started < QUICK_EXIT_SECONDS
@@ -114,7 +117,8 @@ class WorkerProcess(ProcessInterface):
             if self.quick_exits >= QUICK_EXITS:
                 self.gave_up = True
                 return
-            await self._launch()
+            self._launch()
+            launch.send_address(self.process, self.scheduler)
 
     def last_words(self) -> str:
         """The last line the worker process wrote to stderr (why it could not start)."""
@@ -129,13 +133,13 @@ class WorkerProcess(ProcessInterface):
         if self._watch is not None:
             self._watch.cancel()
         process = self.process
-        if process is not None and process.returncode is None:
+        if process is not None and process.poll() is None:
             process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout=3)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+            deadline = time.monotonic() + 3
+            while process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        if process is not None:
+            launch.stop(process)  # killed if still there, and reaped
         await super().close()
 
 
@@ -245,22 +249,21 @@ def _host_names(host: str) -> set[str]:
 # -- the three ways in -------------------------------------------------------------------
 
 
-def start_embedded(python: str, slots: Sequence[WorkerSlot], threads: int | None, dashboard: str, worker_timeout: float) -> Cluster:
-    """A scheduler here and one worker process of ``python`` per slot, all connected.
+def start_embedded(
+    python: str | Launched,
+    slots: Sequence[WorkerSlot] = (),
+    threads: int | None = None,
+    dashboard: str = ":0",
+    worker_timeout: float = 60.0,
+) -> Cluster:
+    """A scheduler here and one worker process per slot, all connected.
 
-    ``threads`` sizes the math libraries' thread pools in each worker; None
-    means cores / workers unless the environment already says.
+    ``python`` is the workers' interpreter, or the :class:`Launched` worker
+    processes of :func:`launch_ahead` (then ``slots`` and ``threads`` are
+    theirs). ``threads`` sizes the math libraries' thread pools in each
+    worker; None means cores / workers unless the environment already says.
     """
-    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
-        raise ConfigError(f"worker python {python} does not exist or cannot be run; run `agilab install` for this app")
-    env = dict(os.environ)
-    for var in THREAD_VARS:
-        if threads is not None:
-            env[var] = str(threads)
-        else:
-            env.setdefault(var, str(default_threads(len(slots))))
-    env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    logs = tempfile.mkdtemp(prefix="agilab-dask-")
+    launched = python if isinstance(python, Launched) else launch_ahead(python, slots, threads, worker_timeout)
     show = bool(dashboard) and dashboard_available()
     scheduler = {
         "cls": Scheduler,
@@ -273,30 +276,33 @@ def start_embedded(python: str, slots: Sequence[WorkerSlot], threads: int | None
         },
     }
     workers = {
-        slot.id: {
+        name: {
             "cls": WorkerProcess,
-            "options": {"python": python, "env": env, "log": os.path.join(logs, f"worker-{i}.log"), "death_timeout": max(30.0, worker_timeout)},
+            "options": {
+                "python": launched.python, "env": launched.env, "log": launched.log(name), "death_timeout": launched.death_timeout,
+                "preload": launched.preload, "process": process,
+            },
         }
-        for i, slot in enumerate(slots)
+        for name, process in launched.processes.items()
     }
     try:
         cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.CRITICAL, name="agilab")
     except BaseException:
-        shutil.rmtree(logs, ignore_errors=True)
+        launched.close()
         raise
     try:
         client = Client(cluster, set_as_default=False)
         try:
-            _await_embedded_workers(client, cluster, len(slots), worker_timeout)
+            _await_embedded_workers(client, cluster, len(workers), worker_timeout)
         except BaseException:
             client.close()
             raise
     except BaseException:
         cluster.close(timeout=10)
-        shutil.rmtree(logs, ignore_errors=True)
+        launched.close()
         raise
-    facts = {"workers": len(slots), "python": python, "dashboard": cluster.dashboard_link if show else None}
-    return Cluster(client, "embedded", owned=cluster, facts=facts, logs=logs)
+    facts = {"workers": len(workers), "python": launched.python, "dashboard": cluster.dashboard_link if show else None}
+    return Cluster(client, "embedded", owned=cluster, facts=facts, logs=launched.logs)
 
 
 def _await_embedded_workers(client: Client, cluster: SpecCluster, count: int, timeout: float) -> None:
@@ -430,8 +436,3 @@ def _dashboard_of(client: Client) -> str | None:
         return client.dashboard_link
     except Exception:  # noqa: BLE001 - a link is a nicety
         return None
-
-
-def default_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-

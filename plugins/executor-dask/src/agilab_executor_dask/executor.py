@@ -107,7 +107,7 @@ class DaskExecutor(Executor):
         cfg: DaskOptions = self.config
         python = self._package.python if self._package else sys.executable
         if self._cluster is None:
-            self._cluster = self._connect(python)
+            self._cluster = self._connect(python, task)
             self._info = self._cluster.info()
             link = self._info.get("dashboard")
             if link:
@@ -118,16 +118,26 @@ class DaskExecutor(Executor):
             retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
         ).run()
 
-    def _connect(self, python: str) -> Any:
-        from agilab_executor_dask import cluster
-
+    def _connect(self, python: str, task: WorkerTask) -> Any:
         cfg: DaskOptions = self.config
+        launched = None
+        if not (cfg.scheduler or cfg.cluster):
+            # before Dask is imported here: the workers import it meanwhile (see launch.py)
+            from agilab_executor_dask.launch import launch_ahead
+
+            module = task.worker.partition(":")[0] if ":" in task.worker else task.worker.rpartition(".")[0]
+            launched = launch_ahead(python, self.workers.slots(), cfg.threads_per_worker or None, cfg.worker_timeout, module)
+        try:
+            from agilab_executor_dask import cluster
+        except BaseException:
+            if launched is not None:
+                launched.close()
+            raise
         if cfg.scheduler:
             return cluster.connect_scheduler(cfg.scheduler, cfg.connect_timeout, cfg.worker_timeout)
         if cfg.cluster:
             return cluster.start_cluster_manager(cfg.cluster, dict(cfg.cluster_options), self.workers.total, cfg.connect_timeout, cfg.worker_timeout)
-        slots = self.workers.slots()
-        return cluster.start_embedded(python, slots, cfg.threads_per_worker or None, cfg.dashboard, cfg.worker_timeout)
+        return cluster.start_embedded(launched, dashboard=cfg.dashboard, worker_timeout=cfg.worker_timeout)
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)
