@@ -1,9 +1,9 @@
 """Benchmarks: AGILab against bare baselines measured in the same run.
 
-    python bench/run.py [--repeat N] [--files N] [--rows N] [--items N] [--only flight|dispatch]
+    python bench/run.py [--repeat N] [--files N] [--rows N] [--items N] [--only flight|dispatch|packaging|dask]
 
-(a) flight: the whole `agilab run flight` process (local; pool with 2 workers)
-    against bench/bare_flight.py, a plain single-process polars script doing
+(a) flight: the whole `agilab run flight` process (local; pool and dask with 2
+    workers) against bench/bare_flight.py, a plain single-process polars script doing
     the same reads, computation and writes, on a generated set of >= 3 M rows in
     >= 2,000 files of 100 to 40,000 rows.
     With --cython too, and packaging (see bench/install_bench.py: installs and the
@@ -11,6 +11,7 @@
 (b) dispatch: no-op items through `local` and `pool` (2 workers) against a bare
     `ProcessPoolExecutor.map(chunksize=...)`; per-item overhead is
     (T(N items) - T(2 items)) / (N - 2), so pool start-up is not counted.
+(c) dask: dispatch against bare `client.map` and start-up per run (bench/dask_bench.py).
 
 Each figure is the best of --repeat runs; variants are interleaved so machine
 noise hits them alike. Ratios are printed as a markdown table.
@@ -29,7 +30,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from install_bench import bench_install, bench_kernel  # beside this file
+from dask_bench import bench as dask_bench  # beside this file
+from install_bench import bench_install, bench_kernel
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
@@ -64,12 +66,15 @@ def bench_flight(repeat: int, files: int, rows: int) -> list[tuple[str, str, flo
     print(f"flight: {len(list(data.glob('*.csv')))} files, {total_rows:,} rows", flush=True)
     home = Path(tempfile.mkdtemp(prefix="agilab-bench-"))
     env = {"AGILAB_HOME": str(home), "AGILAB_WENV": str(home / "wenv")}
-    for extra in ([], ["--cython"]):
-        timed([AGILAB, "install", "flight", "-e", "pool", *extra, "--json"], env)
+    for extra in (["-e", "pool"], ["-e", "pool", "--cython"], ["-e", "dask"]):
+        timed([AGILAB, "install", "flight", *extra, "--json"], env)
     variants = {
         "bare polars script": lambda out: [sys.executable, str(HERE / "bare_flight.py"), str(data), str(out)],
         "agilab run (local)": lambda out: [AGILAB, "run", "flight", "-e", "local", "--set", f"data_in={data}", "--out", str(out), "--json"],
         "agilab run (pool, 2 workers)": lambda out: [AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={data}", "--out", str(out), "--json"],
+        "agilab run (dask, 2 workers)": lambda out: [
+            AGILAB, "run", "flight", "-e", "dask", "-w", "2", "-o", "dashboard=", "--set", f"data_in={data}", "--out", str(out), "--json"
+        ],
         "agilab run (pool, 2 workers, --cython)": lambda out: [
             AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--cython", "--set", f"data_in={data}", "--out", str(out), "--json"
         ],
@@ -90,6 +95,13 @@ def bench_flight(repeat: int, files: int, rows: int) -> list[tuple[str, str, flo
     return [
         ("flight", "agilab run (local) / bare", min(times["agilab run (local)"]) / base, 1.15, f"{min(times['agilab run (local)']):.2f} s vs {base:.2f} s"),
         ("flight", "agilab run (pool, 2) / bare", min(times["agilab run (pool, 2 workers)"]) / base, 0.60, f"{min(times['agilab run (pool, 2 workers)']):.2f} s vs {base:.2f} s"),
+        (
+            "flight",
+            "agilab run (dask, 2) / agilab run (pool, 2)",
+            min(times["agilab run (dask, 2 workers)"]) / min(times["agilab run (pool, 2 workers)"]),
+            1.15,
+            f"{min(times['agilab run (dask, 2 workers)']):.2f} s vs {min(times['agilab run (pool, 2 workers)']):.2f} s",
+        ),
         (
             "flight",
             "pool, 2, --cython / pool, 2",
@@ -158,7 +170,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--rows", type=int, default=1600, help="mean rows per file")
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--only", choices=("flight", "dispatch", "packaging"))
+    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "dask"))
     parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
     rows: list[tuple[str, str, float, float | None, str]] = []
@@ -168,10 +180,16 @@ def main() -> None:
     if opts.only in (None, "packaging"):
         print("packaging: flight worker venv installs, distance kernel", flush=True)
         rows += bench_install(opts.repeat) + bench_kernel(opts.repeat, opts.points)
+    if opts.only in (None, "dask"):
+        rows += dask_bench(opts.repeat, opts.items)
     if opts.only in (None, "flight"):
         rows += bench_flight(opts.repeat, opts.files, opts.rows)
+    print_table(rows, opts.repeat)
+
+
+def print_table(rows: list[tuple[str, str, float, float | None, str]], repeat: int) -> None:
     print()
-    print(f"best of {opts.repeat}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"best of {repeat}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print()
     print("| bench | ratio | value | target | figures |")
     print("|---|---|---|---|---|")

@@ -52,12 +52,13 @@ def home(tmp_path: Path, agilab_wenv: Path, monkeypatch: pytest.MonkeyPatch) -> 
 # -- plugins ----------------------------------------------------------------------------
 
 
-def test_plugins_json_lists_the_flight_app_and_both_local_executors(home):
+def test_plugins_json_lists_the_flight_app_and_every_executor(home):
     rows = json.loads(agilab("plugins", "--json", home=home, check=0).stdout)
     by_name = {r["name"]: r for r in rows}
     assert by_name["flight"]["kind"] == "app" and by_name["flight"]["distribution"] == "agilab-app-flight"
-    assert by_name["local"]["kind"] == by_name["pool"]["kind"] == "executor"
-    for name in ("flight", "local", "pool"):
+    assert by_name["local"]["kind"] == by_name["pool"]["kind"] == by_name["dask"]["kind"] == "executor"
+    assert by_name["dask"]["distribution"] == "agilab-executor-dask"
+    for name in ("flight", "local", "pool", "dask"):
         assert by_name[name]["status"] == "loaded" and by_name[name]["error"] is None
         assert by_name[name]["version"]
 
@@ -121,6 +122,25 @@ def test_pool_gives_the_same_rows_and_distances_as_local(home, flights):
     assert a.height == b.height == local["summary"]["rows"]
     assert a.equals(b)
     assert local["summary"]["distance_m"] == pytest.approx(pool["summary"]["distance_m"])
+
+
+def test_dask_gives_the_same_rows_and_distances_as_pool(home, flights):
+    pool = json.loads(agilab("run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    dask = json.loads(agilab("run", "flight", "--executor", "dask", "--workers", "2", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    assert dask["executor"] == "dask" and dask["status"] == "ok" and dask["items"] == pool["items"] == {"total": 12, "ok": 12, "failed": 0}
+
+    def frame(run):
+        return pl.read_parquet(Path(run["outputs"]) / "**/*.parquet").sort("aircraft", "date")
+
+    a, b = frame(pool), frame(dask)
+    assert a.height == b.height == pool["summary"]["rows"]
+    assert a.equals(b)  # same rows, same distances, bit for bit
+    assert dask["summary"] == pool["summary"]
+    manifest = json.loads(Path(dask["manifest"]).read_text())
+    assert manifest["executor"]["info"]["cluster"] == "embedded"
+    assert {r["worker"] for r in manifest["results"]} == {"localhost/0", "localhost/1"}
+    assert manifest["environment"]["kind"] == "venv"  # dask workers ran in the app's worker venv
+    assert manifest["executor"]["info"]["python"] == manifest["environment"]["python"]
 
 
 def test_install_cython_twice_reuses_the_venv_and_runs_report_the_cython_runtime(home, flights):
