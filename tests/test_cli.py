@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
+import psutil
 import pytest
 from agilab_app_flight.sample import generate
 
@@ -141,6 +144,39 @@ def test_dask_gives_the_same_rows_and_distances_as_pool(home, flights):
     assert {r["worker"] for r in manifest["results"]} == {"localhost/0", "localhost/1"}
     assert manifest["environment"]["kind"] == "venv"  # dask workers ran in the app's worker venv
     assert manifest["executor"]["info"]["python"] == manifest["environment"]["python"]
+
+
+@pytest.fixture(scope="module")
+def many_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("many-flights")
+    generate(folder, files=200, rows=2000, seed=4, min_rows=1000, max_rows=4000)
+    return folder
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.6, 1.2])  # here: Dask still importing, the cluster starting, items running
+def test_ctrl_c_on_a_dask_run_closes_every_process_and_records_the_interruption(home, many_flights, delay):
+    agilab("install", "flight", "-e", "dask", home=home, check=0)  # the worker venv is ready: interrupt the run, not the build
+    env = {**os.environ, "AGILAB_HOME": str(home)}
+    cmd = [AGILAB, "run", "flight", "-e", "dask", "-w", "2", "-o", "dashboard=", "--set", f"data_in={many_flights}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    manager = psutil.Process(proc.pid)
+    seen: set[psutil.Process] = set()
+    deadline = time.monotonic() + 120
+    while len(seen) < 2 and proc.poll() is None and time.monotonic() < deadline:  # both worker processes launched
+        seen |= set(manager.children(recursive=True))
+        time.sleep(0.01)
+    time.sleep(delay)
+    seen |= set(manager.children(recursive=True)) if proc.poll() is None else set()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    gone, alive = psutil.wait_procs(seen, timeout=10)
+    assert alive == [] and len(gone) >= 2
+    (run_dir,) = (home / "runs" / "flight").iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert len(manifest["results"]) + len(manifest["unfinished"]) == 200  # every item accounted for
 
 
 def test_install_cython_twice_reuses_the_venv_and_runs_report_the_cython_runtime(home, flights):

@@ -6,7 +6,9 @@ import inspect
 import re
 from pathlib import Path
 
+import attrs
 import click
+import pytest
 from agilab_core.cli import cli
 
 from agilab_core import hookspecs
@@ -49,3 +51,15 @@ def test_every_command_and_option_is_documented():
         for param in command.params:
             if isinstance(param, click.Option) and param.name != "debug":
                 assert any(f"`{opt}" in text for opt in param.opts), f"{name} {param.opts} is not documented"
+
+
+@pytest.mark.parametrize(("executor", "page"), [("local", "executors.md"), ("pool", "executors.md"), ("dask", "executor-dask.md")])
+def test_every_option_of_the_bundled_executors_is_documented(executor, page):
+    from agilab_core.plugins import load_plugins
+
+    spec = load_plugins().executor(executor)
+    text = (DOCS / page).read_text()
+    assert f"`{executor}`" in (DOCS / "executors.md").read_text()
+    fields = [f.name for f in attrs.fields(spec.config_type)] if spec.config_type is not None and attrs.has(spec.config_type) else []
+    missing = [name for name in fields if f"| `{name}` |" not in text]
+    assert missing == []

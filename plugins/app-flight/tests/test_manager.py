@@ -9,6 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 from agilab_app_flight import FlightArgs, FlightManager
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agilab_core import AgiEnv, InputError, Run
 
@@ -93,3 +95,22 @@ def test_reduce_writes_the_run_summary(tmp_path: Path, flight_csv, straight_flig
         "distance_m": pytest.approx(dataset.filter(pl.col("aircraft") == "007")["distance_m"].sum()),
         "max_speed_mps": pytest.approx(dataset.filter(pl.col("aircraft") == "007")["speed_mps"].max()),
     }
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    distances=st.lists(st.floats(min_value=0, max_value=1e7, allow_nan=False), min_size=1, max_size=30),
+    order=st.randoms(use_true_random=False),
+)
+def test_summary_does_not_depend_on_the_order_items_finished(distances: list[float], order) -> None:
+    from agilab_app_flight.manager import summarise
+
+    from agilab_core import ItemResult
+
+    results = [
+        ItemResult(f"f{i:03d}.csv", "ok", "w", "h", 0.0, 1.0, metrics={"aircraft": {f"a{i % 3}": {"rows": 1, "distance_m": d, "max_speed_mps": d}}})
+        for i, d in enumerate(distances)
+    ]
+    shuffled = list(results)
+    order.shuffle(shuffled)
+    assert summarise(shuffled) == summarise(results)

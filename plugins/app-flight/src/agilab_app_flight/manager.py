@@ -39,9 +39,14 @@ class FlightManager(Manager):
 
 
 def summarise(results: list[ItemResult]) -> dict[str, Any]:
-    """Run totals and per-aircraft totals from the items' metrics (outputs are not re-read)."""
+    """Run totals and per-aircraft totals from the items' metrics (outputs are not re-read).
+
+    Items are summed in id order, not in the order they finished, so every
+    executor gives the same totals to the last bit.
+    """
     per_aircraft: dict[str, dict[str, Any]] = {}
     files = rows = 0
+    results = sorted(results, key=lambda r: r.item_id)
     for result in results:
         if not result.ok:
             continue
