@@ -113,6 +113,20 @@ def test_cluster_manager_class_with_options_is_started_and_closed(agi, no_new_pr
     assert result.summary["pids"] == 2
 
 
+def test_cluster_manager_options_one_by_one_as_the_command_line_gives_them(agi, no_new_processes):
+    # `-o cluster=distributed:LocalCluster -o cluster.n_workers=1 -o cluster.processes=true ...`
+    options = {
+        "cluster": "distributed:LocalCluster",
+        "cluster.n_workers": "1", "cluster.threads_per_worker": "1", "cluster.processes": "true",
+        "cluster.dashboard_address": ":0", "cluster.silence_logs": "50",
+    }
+    result = agi.run("probe", executor="dask", workers=3, args={"count": 6}, executor_options=options)
+    assert result.status == "ok", result.error
+    recorded = _manifest(result)["executor"]["options"]["cluster_options"]
+    assert recorded == {"n_workers": 1, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0", "silence_logs": 50}
+    assert result.summary["pids"] == 1  # the manager's own n_workers, not --workers
+
+
 def test_cluster_manager_that_refuses_its_options_is_a_one_line_error(agi):
     result = agi.run(
         "probe", executor="dask", workers=1, args={"count": 2},
