@@ -429,3 +429,35 @@ def test_reasons_are_one_line_from_the_tools_output() -> None:
     assert build_failure(gcc, {}) == "C compiler: x.c:12:5: unknown type name 'flot'"
     disk = "Traceback (most recent call last):\nOSError: [Errno 28] No space left on device: '/x/y'\n"
     assert build_failure(disk, {}) == "no space left on device"
+
+
+FAKE_UV = """#!/bin/sh
+# an installer whose bundled certificates do not know this network's proxy (as uv's may not)
+if [ -z "$UV_SYSTEM_CERTS" ]; then
+  echo "error: Failed to fetch: https://pypi.org/simple/cattrs/" >&2
+  echo "  hint: Consider enabling use of system TLS certificates with the --system-certs command-line flag" >&2
+  exit 2
+fi
+echo "$@" > "$(dirname "$0")/installed"
+"""
+
+
+def test_uv_refusing_the_network_certificate_is_retried_with_the_system_store(tmp_path) -> None:
+    from agilab_core.wenv import Installer
+
+    uv = tmp_path / "uv"
+    uv.write_text(FAKE_UV)
+    uv.chmod(0o755)
+    Installer("uv", str(uv)).install(tmp_path / "venv", ["attrs"], deps=True, what="app fix: cannot install the worker requirements")
+    assert "attrs" in (tmp_path / "installed").read_text()
+
+
+def test_uv_failing_otherwise_is_not_retried_and_says_why(tmp_path) -> None:
+    from agilab_core.wenv import Installer
+
+    uv = tmp_path / "uv"
+    uv.write_text('#!/bin/sh\necho run >> "$(dirname "$0")/runs"\necho "error: No solution found: nothing provides attrs==99" >&2\nexit 1\n')
+    uv.chmod(0o755)
+    with pytest.raises(ConfigError, match=r"^app fix: cannot install the worker requirements: error: No solution found: nothing provides attrs==99$"):
+        Installer("uv", str(uv)).install(tmp_path / "venv", ["attrs==99"], deps=True, what="app fix: cannot install the worker requirements")
+    assert (tmp_path / "runs").read_text() == "run\n"

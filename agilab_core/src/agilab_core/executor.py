@@ -26,6 +26,18 @@ if TYPE_CHECKING:
 
 OnResult = Callable[[ItemResult], None]
 
+#: Environment variables that size math libraries' thread pools. Executors that
+#: run several worker processes on one machine set them (cores / workers by
+#: default), so the processes do not fight over cores.
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "POLARS_MAX_THREADS",
+    "RAYON_NUM_THREADS",
+)
+
 
 @attrs.frozen
 class NoOptions:

@@ -189,10 +189,21 @@ def _uv_binary() -> str | None:
         return shutil.which("uv")
 
 
+#: uv trusts its own bundled certificates unless told otherwise; pip trusts what pip.conf says.
+SYSTEM_CERTS = {"UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}  # the variable's name since uv 0.9, and before
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 and _refused_certificate(proc.stdout + proc.stderr):
+        # behind a proxy whose certificate only the system store has (pip works there, uv does not)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **SYSTEM_CERTS})
     if proc.returncode != 0:
         raise ConfigError(f"{what}: {install_failure(proc.stdout + proc.stderr)}")
+
+
+def _refused_certificate(output: str) -> bool:
+    return any(hint in output for hint in ("--system-certs", "--native-tls", "invalid peer certificate", "UnknownIssuer"))
 
 
 def install_failure(output: str) -> str:

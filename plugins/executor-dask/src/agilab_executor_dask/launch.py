@@ -22,17 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from agilab_core import ConfigError, WorkerSlot
-
-#: Environment variables that size math libraries' thread pools (as the pool executor sets them).
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "POLARS_MAX_THREADS",
-    "RAYON_NUM_THREADS",
-)
+from agilab_core import THREAD_VARS, ConfigError, WorkerSlot
 
 #: The program of a worker process: ``python -c WORKER_MAIN PRELOAD --spec JSON``.
 WORKER_MAIN = """\

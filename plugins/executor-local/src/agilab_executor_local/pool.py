@@ -35,6 +35,7 @@ import attrs
 
 from agilab_core import (
     ITEM_FAILED,
+    THREAD_VARS,
     Executor,
     ExecutorSpec,
     ItemError,
@@ -51,14 +52,6 @@ from agilab_core import (
 )
 
 START_METHODS = ("spawn", "forkserver", "fork")
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "POLARS_MAX_THREADS",
-    "RAYON_NUM_THREADS",
-)
 MAX_BATCH = 256
 IDLE = -1
 
