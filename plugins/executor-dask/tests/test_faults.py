@@ -104,6 +104,8 @@ def test_losing_every_worker_fails_the_run_and_says_which_items_finished(agi, no
         for i in range(2)
     ]
 
+    scheduler.wait_for_workers(2, timeout=120)  # joined before the run: its 1 s worker_timeout is for losing them
+
     def kill_workers_after_first(result):
         for w in workers:
             if w.poll() is None:
