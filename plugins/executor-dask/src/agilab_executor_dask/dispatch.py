@@ -11,7 +11,8 @@ Batches start with one item and then hold about :data:`TARGET_SECONDS` of
 work, estimated from the items done so far (per unit of weight when items
 have weights), never more than half of the slot's queue so the tail stays
 balanced. Every batch has its own key, so two identical batches are never
-merged by Dask.
+merged by Dask. A batch's items, and its results, cross Dask as one pickle
+(see :func:`.worker.run_batch`).
 
 A worker that dies takes its batches with it (``KilledWorker``): their
 unreported items are sent again one item per batch, each counting one more
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 import time
 import traceback
 from collections import deque
@@ -143,7 +145,7 @@ class Dispatch:
         try:
             while True:
                 try:
-                    return future.result(timeout=POLL_SECONDS)
+                    return pickle.loads(future.result(timeout=POLL_SECONDS))
                 except TimeoutError:
                     if future.status != "finished" or time.monotonic() > deadline:
                         return LOST
@@ -166,7 +168,7 @@ class Dispatch:
 
     def _submit(self, slot: int, entries: list[_Entry]) -> None:
         key = f"agilab-{self.task.app}-{self.task.run_id}-{next(self.keys)}"
-        batch = [(self.order[e.seq], e.attempts) for e in entries]
+        batch = pickle.dumps([(self.order[e.seq], e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
         target = self.targets[slot]
         if target is None:
             self._retarget()  # its worker was gone: back yet?
