@@ -153,29 +153,37 @@ def many_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.6, 1.2])  # here: Dask still importing, the cluster starting, items running
-def test_ctrl_c_on_a_dask_run_closes_every_process_and_records_the_interruption(home, many_flights, delay):
+def _connected(process: psutil.Process) -> bool:
+    try:
+        return any(c.status == psutil.CONN_ESTABLISHED for c in process.net_connections(kind="tcp"))
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.parametrize("moment", ["launched", "connected"])  # Dask still importing; workers connected, items running
+def test_ctrl_c_on_a_dask_run_closes_every_process_and_records_the_interruption(home, many_flights, moment):
     agilab("install", "flight", "-e", "dask", home=home, check=0)  # the worker venv is ready: interrupt the run, not the build
     env = {**os.environ, "AGILAB_HOME": str(home)}
     cmd = [AGILAB, "run", "flight", "-e", "dask", "-w", "2", "-o", "dashboard=", "--set", f"data_in={many_flights}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     manager = psutil.Process(proc.pid)
-    seen: set[psutil.Process] = set()
+    workers: list[psutil.Process] = []
     deadline = time.monotonic() + 120
-    while len(seen) < 2 and proc.poll() is None and time.monotonic() < deadline:  # both worker processes launched
-        seen |= set(manager.children(recursive=True))
-        time.sleep(0.01)
-    time.sleep(delay)
-    seen |= set(manager.children(recursive=True)) if proc.poll() is None else set()
+    while proc.poll() is None and time.monotonic() < deadline:
+        workers = [p for p in manager.children(recursive=True) if "dask_spec" in " ".join(p.cmdline())] if proc.poll() is None else workers
+        if len(workers) == 2 and (moment == "launched" or all(_connected(w) for w in workers)):
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    gone, alive = psutil.wait_procs(seen, timeout=10)
-    assert alive == [] and len(gone) >= 2
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [] and len(gone) == 2
     (run_dir,) = (home / "runs" / "flight").iterdir()
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted"
+    assert manifest["status"] == "interrupted" and manifest["unfinished"]
     assert len(manifest["results"]) + len(manifest["unfinished"]) == 200  # every item accounted for
 
 
