@@ -146,6 +146,14 @@ def test_dask_gives_the_same_rows_and_distances_as_pool(home, flights):
     assert manifest["executor"]["info"]["python"] == manifest["environment"]["python"]
 
 
+def test_dask_workers_run_the_compiled_kernel_with_cython(home, flights):
+    out = json.loads(agilab("run", "flight", "-e", "dask", "-w", "2", "--cython", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    manifest = json.loads(Path(out["manifest"]).read_text())
+    assert manifest["environment"]["runtime"] == "cython"
+    assert {r["runtime"] for r in manifest["results"]} == {"cython"}  # what each dask worker loaded, item by item
+    assert manifest["executor"]["info"]["python"] == manifest["environment"]["python"]
+
+
 @pytest.fixture(scope="module")
 def many_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("many-flights")
