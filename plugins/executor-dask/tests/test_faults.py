@@ -49,6 +49,14 @@ def test_item_that_always_kills_its_worker_fails_alone(agi, no_new_processes):
     assert failed.worker in {"localhost/0", "localhost/1"}
 
 
+def test_an_item_that_kills_every_worker_never_takes_an_innocent_item_with_it(agi):
+    # while the killer's own worker restarts it runs elsewhere: never beside another item's last attempt
+    for _ in range(4):
+        result = agi.run("probe", executor="dask", workers=2, args={"count": 10, "die_always": [3]})
+        assert [(f.item_id, f.attempts) for f in result.failed()] == [("item-00003", 2)]
+        assert result.items["ok"] == 9
+
+
 def test_retries_zero_fails_an_item_the_first_time_it_kills_its_worker_alone(agi):
     result = agi.run("probe", executor="dask", workers=1, args={"count": 3, "die_always": [0]}, executor_options={"retries": 0})
     (failed,) = result.failed()

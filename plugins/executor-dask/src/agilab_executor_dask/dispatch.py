@@ -17,9 +17,10 @@ merged by Dask. A batch's items, and its results, cross Dask as one pickle
 A worker that dies takes its batches with it (``KilledWorker``): their
 unreported items are sent again one item per batch, each counting one more
 attempt, since which of them killed the worker is unknown. An item that runs
-alone is the only batch in flight for its slot, so when its worker dies it is
-the one that killed it: it is sent again while it has attempts left
-(``-o retries``), then fails with ``WorkerDied``.
+alone runs on a worker with nothing else of this run (its slot's, or, while
+that one restarts, a free one; other batches keep away from it), so when its
+worker dies it is the one that killed it: it is sent again while it has
+attempts left (``-o retries``), then fails with ``WorkerDied``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Dispatch:
             self.queues.append(queue)
         self.targets = cluster.targets(plan.slots)
         self.inflight: dict[Future, tuple[int, list[_Entry]]] = {}
+        self.placed: dict[Future, str] = {}  # the worker each batch in flight was sent to
         self.flying: list[list[list[_Entry]]] = [[] for _ in plan.slots]  # batches in flight, per slot
         self.keys = itertools.count()
         self.reported = 0
@@ -106,7 +108,11 @@ class Dispatch:
         try:
             for slot in range(len(self.slots)):
                 self._fill(slot)
-            while self.inflight:
+            while self.inflight or any(self.queues):
+                if not self.inflight:  # everything waits for a worker (see _place)
+                    time.sleep(POLL_SECONDS / 5)
+                    self._check_workers()
+                    continue
                 try:
                     done = wait(list(self.inflight), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
                 except TimeoutError:
@@ -115,6 +121,7 @@ class Dispatch:
                 self.no_workers_since = None
                 for future in done:
                     slot, entries = self.inflight.pop(future)
+                    self.placed.pop(future, None)
                     self.flying[slot] = [b for b in self.flying[slot] if b is not entries]
                     results = self._fetch(future)
                     if results is LOST:
@@ -164,20 +171,52 @@ class Dispatch:
             entries = self._next_batch(slot)
             if not entries:
                 return
-            self._submit(slot, entries)
+            target = self._place(slot, entries)
+            if target is None:
+                self.queues[slot].extendleft(reversed(entries))  # no worker for it yet: try again later
+                return
+            self._submit(slot, entries, target)
 
-    def _submit(self, slot: int, entries: list[_Entry]) -> None:
-        key = f"agilab-{self.task.app}-{self.task.run_id}-{next(self.keys)}"
-        batch = pickle.dumps([(self.order[e.seq], e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
+    def _place(self, slot: int, entries: list[_Entry]) -> str | None:
+        """The worker for a batch of ``slot``, or None to hold it back for now.
+
+        A batch goes to its slot's worker. When that worker is gone (dying,
+        restarting), it goes to another one, but never beside an item that
+        runs alone, and an item alone only to a worker with nothing of this
+        run on it: a worker death must name the item that caused it, and not
+        take an innocent item's last attempt with it.
+        """
         target = self.targets[slot]
         if target is None:
             self._retarget()  # its worker was gone: back yet?
             target = self.targets[slot]
+        avoid = self._busy() if entries[0].alone else self._isolating()
+        if target is not None and target not in avoid:
+            return target
+        try:
+            workers = sorted(self.cluster.workers())
+        except Exception:  # noqa: BLE001 - no answer: hold the batch back, the loop checks again
+            return None
+        return next((w for w in workers if w not in avoid), None)
+
+    def _busy(self) -> set[str]:
+        """Workers that have a batch of this run in flight."""
+        return set(self.placed.values())
+
+    def _isolating(self) -> set[str]:
+        """Workers running an item alone."""
+        return {self.placed[f] for f, (_, entries) in self.inflight.items() if entries[0].alone}
+
+    def _submit(self, slot: int, entries: list[_Entry], target: str) -> None:
+        key = f"agilab-{self.task.app}-{self.task.run_id}-{next(self.keys)}"
+        batch = pickle.dumps([(self.order[e.seq], e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
         future = self.client.submit(
             run_batch, self.task, self.slots[slot].id, batch,
-            key=key, workers=[target] if target else None, allow_other_workers=bool(target), pure=False,
+            # an item alone stays where it was placed; other batches may move to an idle worker
+            key=key, workers=[target], allow_other_workers=not entries[0].alone, pure=False,
         )
         self.inflight[future] = (slot, entries)
+        self.placed[future] = target
         self.flying[slot].append(entries)
 
     def _next_batch(self, slot: int) -> list[_Entry]:
@@ -300,6 +339,7 @@ class Dispatch:
         unplaced = {f.key for f in self.inflight if f.key not in placed and f.status == "pending"}
         for future in [f for f in self.inflight if f.key in unplaced & self.unplaced]:
             slot, entries = self.inflight.pop(future)
+            self.placed.pop(future, None)
             self.flying[slot] = [b for b in self.flying[slot] if b is not entries]
             self._resend(future, slot, entries)
         self.unplaced = unplaced
@@ -315,6 +355,7 @@ class Dispatch:
         except Exception:  # noqa: BLE001, S110 - best effort on the way out
             pass
         self.inflight.clear()
+        self.placed.clear()
 
     def _stop_sessions(self) -> None:
         # Long-lived workers (an existing cluster) must not keep this run's app workers.
