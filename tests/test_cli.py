@@ -161,6 +161,13 @@ def many_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # gone, or a zombie not yet reaped
+        return ""
+
+
 def _connected(process: psutil.Process) -> bool:
     try:
         return any(c.status == psutil.CONN_ESTABLISHED for c in process.net_connections(kind="tcp"))
@@ -178,7 +185,10 @@ def test_ctrl_c_on_a_dask_run_closes_every_process_and_records_the_interruption(
     workers: list[psutil.Process] = []
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        workers = [p for p in manager.children(recursive=True) if "dask_spec" in " ".join(p.cmdline())] if proc.poll() is None else workers
+        try:
+            workers = [p for p in manager.children(recursive=True) if "dask_spec" in _cmdline(p)]
+        except psutil.Error:  # the manager is gone: the assertion below says so
+            break
         if len(workers) == 2 and (moment == "launched" or all(_connected(w) for w in workers)):
             break
         time.sleep(0.005)
