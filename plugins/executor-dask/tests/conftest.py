@@ -65,13 +65,28 @@ def no_new_processes():
     """Fails the test when it leaves a process behind (those of session fixtures excepted)."""
     before = descendants()
     yield
-    left = set()
+    left: list[psutil.Process] = []
     for _ in range(50):  # processes that are closing get a moment to exit
-        left = {pid for pid in descendants() - before if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
+        left = [p for p in map(_alive, descendants() - before) if p is not None]
         if not left:
             break
-        psutil.wait_procs([psutil.Process(p) for p in left if psutil.pid_exists(p)], timeout=0.1)
-    assert not left, f"processes left behind: {[psutil.Process(p).cmdline() for p in left if psutil.pid_exists(p)]}"
+        psutil.wait_procs(left, timeout=0.1)
+    assert not left, f"processes left behind: {[_cmdline(p) for p in left]}"
+
+
+def _alive(pid: int) -> psutil.Process | None:
+    try:
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except psutil.Error:
+        return None
+
+
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return f"pid {process.pid} (gone)"
 
 
 @pytest.fixture(autouse=True)
