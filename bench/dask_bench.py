@@ -44,12 +44,13 @@ def _agi():
 
 def bench_dispatch(repeat: int, items: int) -> list[tuple[str, str, float, float | None, str]]:
     from agilab_executor_dask.cluster import start_embedded
+    from agilab_executor_dask.launch import launch_ahead
     from distributed import Client
 
     from agilab_core import WorkerSlot
 
     agi = _agi()
-    cluster = start_embedded(sys.executable, [WorkerSlot("localhost", i) for i in range(2)], None, "", 60.0)
+    cluster = start_embedded(launch_ahead(sys.executable, [WorkerSlot("localhost", i) for i in range(2)], None, 60.0), dashboard="")
     client = Client(cluster.address, set_as_default=False)
     options = {"scheduler": cluster.address}
     times: dict[str, list[float]] = {"bare": [], "batched": [], "dask": []}

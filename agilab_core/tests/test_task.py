@@ -152,3 +152,20 @@ def test_start_with_a_bad_worker_path_is_a_plugin_error(tmp_path: Path) -> None:
 )
 def test_one_line(exc: BaseException, expected: str) -> None:
     assert one_line(exc) == expected
+
+
+@pytest.mark.parametrize(
+    ("worker", "module"),
+    [("pkg.sub.worker:FlightWorker", "pkg.sub.worker"), ("pkg.sub.worker.FlightWorker", "pkg.sub.worker"), ("pkg.worker:Outer.Inner", "pkg.worker")],
+)
+def test_the_worker_module_is_what_import_object_imports(worker, module, tmp_path):
+    assert WorkerTask("a", "r", worker, None, tmp_path).worker_module == module
+
+
+def test_cores_are_shared_between_worker_processes(monkeypatch):
+    from agilab_core import threads_per_worker
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [threads_per_worker(n) for n in (0, 1, 3, 8, 20)] == [8, 8, 2, 1, 1]
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert threads_per_worker(4) == 1

@@ -24,7 +24,7 @@ from agilab_core.app import (
 from agilab_core.env import AgiEnv
 from agilab_core.errors import AgilabError, ConfigError, EnvironmentMismatch, InputError, PluginError, UsageError
 from agilab_core.evidence import Run, atomic_path, sha256_file, write_json
-from agilab_core.executor import THREAD_VARS, Executor, ExecutorSpec, NoOptions, OnResult
+from agilab_core.executor import THREAD_VARS, Executor, ExecutorSpec, NoOptions, OnResult, threads_per_worker
 from agilab_core.hookspecs import hookimpl
 from agilab_core.packaging import WorkerPackage, environment_hash
 from agilab_core.plan import LOCALHOST, WorkerSlot, WorkersSpec, WorkPlan, balance
@@ -61,5 +61,5 @@ __all__ = [
     "Manager", "NoOptions", "OnResult", "OutputFile", "PageSpec", "PlanResult", "PluginError",
     "Registry", "Run", "RunResult", "THREAD_VARS", "UsageError", "WorkItem", "WorkPlan", "Worker", "WorkerContext",
     "WorkerPackage", "WorkerSession", "WorkerSlot", "WorkerTask", "WorkersSpec", "atomic_path",
-    "balance", "environment_hash", "hookimpl", "import_object", "load_plugins", "sha256_file", "write_json",
+    "balance", "environment_hash", "hookimpl", "import_object", "load_plugins", "sha256_file", "threads_per_worker", "write_json",
 ]

@@ -10,6 +10,7 @@ Results name the slot they ran in (``WorkerSlot.id``, passed to
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,6 +38,11 @@ THREAD_VARS = (
     "POLARS_MAX_THREADS",
     "RAYON_NUM_THREADS",
 )
+
+
+def threads_per_worker(workers: int) -> int:
+    """Math-library threads for each of ``workers`` processes sharing this machine: cores / workers."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 @attrs.frozen

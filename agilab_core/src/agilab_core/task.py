@@ -26,11 +26,17 @@ from agilab_core.evidence import sha256_file
 from agilab_core.packaging import environment_hash, runtime_of
 
 
-def import_object(path: str) -> Any:
-    """Import ``"package.module:Attr"`` (or ``"package.module.Attr"``)."""
+def _split_path(path: str) -> tuple[str, str]:
+    """``"package.module:Attr"`` (or ``"package.module.Attr"``) into module and attribute."""
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
+    return module_name, attr
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:Attr"`` (or ``"package.module.Attr"``)."""
+    module_name, attr = _split_path(path)
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
@@ -57,6 +63,11 @@ class WorkerTask:
     output_dir: Path
     env_hash: str | None = None
     cython_modules: tuple[str, ...] = ()
+
+    @property
+    def worker_module(self) -> str:
+        """The module of :attr:`worker`, which a worker process may import before its first item."""
+        return _split_path(self.worker)[0]
 
     def check_environment(self) -> None:
         """Refuse to run in another environment than the one the run was packaged for."""

@@ -173,9 +173,10 @@ class Installer:
         no_deps = [] if deps else ["--no-deps"]
         if self.name == "uv":
             cmd = [self.executable, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, *no_deps, *specs]
+            _run(cmd, what, certificate_retry=SYSTEM_CERTS)
         else:
             cmd = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-input", "--disable-pip-version-check", *no_deps, *specs]
-        _run(cmd, what)
+            _run(cmd, what)
 
 
 def _uv_binary() -> str | None:
@@ -193,11 +194,12 @@ def _uv_binary() -> str | None:
 SYSTEM_CERTS = {"UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}  # the variable's name since uv 0.9, and before
 
 
-def _run(cmd: list[str], what: str) -> None:
+def _run(cmd: list[str], what: str, certificate_retry: dict[str, str] | None = None) -> None:
+    """Run an installer; ``certificate_retry`` is the environment to try once more with when it refuses the network's certificate."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 and _refused_certificate(proc.stdout + proc.stderr):
+    if proc.returncode != 0 and certificate_retry and _refused_certificate(proc.stdout + proc.stderr):
         # behind a proxy whose certificate only the system store has (pip works there, uv does not)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **SYSTEM_CERTS})
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **certificate_retry})
     if proc.returncode != 0:
         raise ConfigError(f"{what}: {install_failure(proc.stdout + proc.stderr)}")
 

@@ -37,8 +37,7 @@ from distributed.core import Status
 from distributed.deploy.spec import ProcessInterface
 
 from agilab_core import ConfigError, EnvironmentMismatch, UsageError, WorkerSlot, environment_hash, import_object
-from agilab_executor_dask import launch
-from agilab_executor_dask.launch import Launched, launch_ahead
+from agilab_executor_dask.launch import Launched, launch_worker, send_address, stop
 
 #: A worker process that exits this soon after starting, this many times in a row, is given up.
 QUICK_EXIT_SECONDS = 3.0
@@ -96,12 +95,12 @@ class WorkerProcess(ProcessInterface):
     async def start(self) -> None:
         if self.process is None:
             self._launch()
-        launch.send_address(self.process, self.scheduler)
+        send_address(self.process, self.scheduler)
         self._watch = asyncio.create_task(self._restart_on_death())
         await super().start()
 
     def _launch(self) -> None:
-        self.process = launch.launch_worker(self.python, self.name, self.env, str(self.log), self.death_timeout, self.preload)
+        self.process = launch_worker(self.python, self.name, self.env, str(self.log), self.death_timeout, self.preload)
         self.started = time.monotonic()
 
     async def _restart_on_death(self) -> None:
@@ -118,7 +117,7 @@ class WorkerProcess(ProcessInterface):
                 self.gave_up = True
                 return
             self._launch()
-            launch.send_address(self.process, self.scheduler)
+            send_address(self.process, self.scheduler)
 
     def last_words(self) -> str:
         """The last line the worker process wrote to stderr (why it could not start)."""
@@ -139,7 +138,7 @@ class WorkerProcess(ProcessInterface):
             while process.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
         if process is not None:
-            launch.stop(process)  # killed if still there, and reaped
+            stop(process)  # killed if still there, and reaped
         await super().close()
 
 
@@ -249,21 +248,8 @@ def _host_names(host: str) -> set[str]:
 # -- the three ways in -------------------------------------------------------------------
 
 
-def start_embedded(
-    python: str | Launched,
-    slots: Sequence[WorkerSlot] = (),
-    threads: int | None = None,
-    dashboard: str = ":0",
-    worker_timeout: float = 60.0,
-) -> Cluster:
-    """A scheduler here and one worker process per slot, all connected.
-
-    ``python`` is the workers' interpreter, or the :class:`Launched` worker
-    processes of :func:`launch_ahead` (then ``slots`` and ``threads`` are
-    theirs). ``threads`` sizes the math libraries' thread pools in each
-    worker; None means cores / workers unless the environment already says.
-    """
-    launched = python if isinstance(python, Launched) else launch_ahead(python, slots, threads, worker_timeout)
+def start_embedded(launched: Launched, dashboard: str = ":0", worker_timeout: float = 60.0) -> Cluster:
+    """A scheduler here, connected to the worker processes :func:`.launch.launch_ahead` started."""
     show = bool(dashboard) and dashboard_available()
     scheduler = {
         "cls": Scheduler,

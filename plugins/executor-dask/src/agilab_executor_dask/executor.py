@@ -125,8 +125,7 @@ class DaskExecutor(Executor):
             # before Dask is imported here: the workers import it meanwhile (see launch.py)
             from agilab_executor_dask.launch import launch_ahead
 
-            module = task.worker.partition(":")[0] if ":" in task.worker else task.worker.rpartition(".")[0]
-            launched = launch_ahead(python, self.workers.slots(), cfg.threads_per_worker or None, cfg.worker_timeout, module)
+            launched = launch_ahead(python, self.workers.slots(), cfg.threads_per_worker or None, cfg.worker_timeout, task.worker_module)
         try:
             from agilab_executor_dask import cluster
         except BaseException:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from agilab_core import THREAD_VARS, ConfigError, WorkerSlot
+from agilab_core import THREAD_VARS, ConfigError, WorkerSlot, threads_per_worker
 
 #: The program of a worker process: ``python -c WORKER_MAIN PRELOAD --spec JSON``.
 WORKER_MAIN = """\
@@ -39,10 +39,6 @@ if address:
 """
 
 
-def default_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
 def worker_environment(workers: int, threads: int | None) -> dict[str, str]:
     """This process's environment, with math-library threads sized per worker.
 
@@ -53,7 +49,7 @@ def worker_environment(workers: int, threads: int | None) -> dict[str, str]:
         if threads is not None:
             env[var] = str(threads)
         else:
-            env.setdefault(var, str(default_threads(workers)))
+            env.setdefault(var, str(threads_per_worker(workers)))
     env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     return env
 

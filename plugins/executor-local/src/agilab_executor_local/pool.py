@@ -49,6 +49,7 @@ from agilab_core import (
     WorkItem,
     WorkPlan,
     hookimpl,
+    threads_per_worker,
 )
 
 START_METHODS = ("spawn", "forkserver", "fork")
@@ -174,7 +175,7 @@ class PoolExecutor(Executor):
         # Another interpreter (a worker venv) can only be started fresh: spawn.
         ctx = mp.get_context("spawn" if self._python else cfg.start_method)
         nslots = len(plan.slots)
-        threads = cfg.threads_per_worker or max(1, (os.cpu_count() or 1) // nslots)
+        threads = cfg.threads_per_worker or threads_per_worker(nslots)
         order: list[WorkItem] = []
         queues: list[deque[tuple[int, int]]] = []
         for ids in plan.assignments:
