@@ -63,7 +63,7 @@ class FixArgs:
 class FixManager(Manager):
     args_type = FixArgs
 
-    def plan(self, args, env):
+    def work_items(self, args, env):
         return [WorkItem(f"item-{{i}}", i) for i in range(args.count)]
 
 

@@ -284,7 +284,7 @@ def test_empty_plan_is_an_input_error(agi, agilab_home: Path) -> None:
 class _TwiceManager(Manager):
     args_type = attrs.make_class("NoArgs", {}, frozen=True)
 
-    def plan(self, args: Any, env: Any) -> list[WorkItem]:
+    def work_items(self, args: Any, env: Any) -> list[WorkItem]:
         return [WorkItem("same"), WorkItem("same")]
 
 

@@ -22,7 +22,7 @@ from agilab_core.app import (
     WorkItem,
 )
 from agilab_core.env import AgiEnv
-from agilab_core.errors import AgilabError, ConfigError, EnvironmentMismatch, InputError, PluginError, UsageError
+from agilab_core.errors import AgilabError, ConfigError, EnvironmentMismatch, InputError, PluginError, UsageError, one_line
 from agilab_core.evidence import Run, atomic_path, sha256_file, write_json
 from agilab_core.executor import THREAD_VARS, Executor, ExecutorSpec, NoOptions, OnResult, threads_per_worker
 from agilab_core.hookspecs import hookimpl
@@ -61,5 +61,5 @@ __all__ = [
     "Manager", "NoOptions", "OnResult", "OutputFile", "PageSpec", "PlanResult", "PluginError",
     "Registry", "Run", "RunResult", "THREAD_VARS", "UsageError", "WorkItem", "WorkPlan", "Worker", "WorkerContext",
     "WorkerPackage", "WorkerSession", "WorkerSlot", "WorkerTask", "WorkersSpec", "atomic_path",
-    "balance", "environment_hash", "hookimpl", "import_object", "load_plugins", "sha256_file", "threads_per_worker", "write_json",
+    "balance", "environment_hash", "hookimpl", "import_object", "load_plugins", "one_line", "sha256_file", "threads_per_worker", "write_json",
 ]

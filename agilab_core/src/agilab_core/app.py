@@ -9,6 +9,7 @@ the kernel only ever hands it around as an import path, never as an object.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,11 +30,15 @@ class WorkItem:
     ``id`` is unique within a run and stable across runs (a relative input path
     is ideal); ``payload`` is JSON-able and is all the worker gets; ``weight``
     estimates the cost (input bytes work well) and drives balancing.
+    ``inputs`` are the files the item reads, as POSIX paths relative to the
+    run's data root (:meth:`Manager.data_root`); the worker finds them under
+    ``ctx.data_dir``, which a remote executor may map to its own copy.
     """
 
     id: str
     payload: Any = None
     weight: float = 1.0
+    inputs: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen
@@ -92,6 +97,34 @@ class ItemResult:
     def ok(self) -> bool:
         return self.status == ITEM_OK
 
+    @classmethod
+    def failure(
+        cls,
+        item_id: str,
+        error_type: str,
+        message: str,
+        *,
+        traceback: str = "",
+        worker: str = "none",
+        host: str = "none",
+        started: float | None = None,
+        attempts: int = 1,
+        runtime: str = "python",
+    ) -> ItemResult:
+        """A failed result for ``item_id``: the one way executors and the kernel build one."""
+        now = time.time()
+        return cls(
+            item_id=item_id,
+            status=ITEM_FAILED,
+            worker=worker,
+            host=host,
+            started=now if started is None else started,
+            finished=now,
+            error=ItemError(error_type, message, traceback),
+            attempts=attempts,
+            runtime=runtime,
+        )
+
     @property
     def seconds(self) -> float:
         return self.finished - self.started
@@ -106,6 +139,7 @@ class WorkerContext:
     output_dir: Path
     worker_id: str
     host: str
+    data_dir: Path | None = None
 
 
 class Manager:
@@ -117,9 +151,19 @@ class Manager:
 
     args_type: ClassVar[type]
 
-    def plan(self, args: Any, env: AgiEnv) -> list[WorkItem]:
-        """Return the items to run. Raise :class:`agilab_core.InputError` for bad input."""
+    def work_items(self, args: Any, env: AgiEnv) -> list[WorkItem]:
+        """Return the items to run. Raise :class:`agilab_core.InputError` for bad input.
+
+        (Assigning them to workers is the plan, made by the ``plan_work`` hook.)
+        """
         raise NotImplementedError
+
+    def data_root(self, args: Any, env: AgiEnv) -> Path | None:
+        """The folder items' ``inputs`` are relative to (``ctx.data_dir`` on workers).
+
+        ``None`` (the default) when the app's items name no input files.
+        """
+        return None
 
     def reduce(self, results: list[ItemResult], run: Run) -> dict[str, Any]:
         """Summarise the finished items (called once, in the manager process)."""

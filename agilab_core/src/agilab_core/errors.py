@@ -32,3 +32,9 @@ class PluginError(AgilabError):
 
 class EnvironmentMismatch(AgilabError):
     """A worker runs in another environment than the one its run was packaged for."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``str(exc)`` squeezed onto one line (first line, or the type name)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from agilab_core.packaging import WorkerPackage
 
 OnResult = Callable[[ItemResult], None]
+Report = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    """The default ``report``: progress goes nowhere."""
 
 #: Environment variables that size math libraries' thread pools. Executors that
 #: run several worker processes on one machine set them (cores / workers by
@@ -54,7 +59,8 @@ class Executor:
     """Base class of executors. Subclasses implement :meth:`run`.
 
     ``config`` is an instance of the spec's ``config_type``; ``workers`` is the
-    parsed ``--workers`` value.
+    parsed ``--workers`` value; ``report`` takes one-line progress messages
+    (the CLI shows them; a library caller may pass its own).
     """
 
     default_workers: ClassVar[str] = "1"
@@ -68,9 +74,15 @@ class Executor:
     #: to the manager's installed version, as Dask needs for client and workers).
     worker_requirements: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: Any, workers: WorkersSpec) -> None:
+    #: Workers run on other machines: the kernel packages a rebuildable worker
+    #: venv for them (never the manager's own environment), and the executor
+    #: brings every output home before calling ``on_result``.
+    remote: ClassVar[bool] = False
+
+    def __init__(self, config: Any, workers: WorkersSpec, report: Report | None = None) -> None:
         self.config = config
         self.workers = workers
+        self.report: Report = report or _silent
 
     @classmethod
     def slots(cls, config: Any, workers: WorkersSpec) -> list[WorkerSlot]:

@@ -23,9 +23,8 @@ from agilab_core import hookspecs
 from agilab_core import packaging as packaging_module
 from agilab_core import plan as plan_module
 from agilab_core.app import AppSpec
-from agilab_core.errors import PluginError, UsageError
+from agilab_core.errors import PluginError, UsageError, one_line
 from agilab_core.executor import ExecutorSpec
-from agilab_core.task import one_line
 from agilab_core.views import PageSpec
 
 GROUP = "agilab"

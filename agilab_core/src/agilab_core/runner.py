@@ -20,7 +20,7 @@ import attrs
 
 from agilab_core.app import ITEM_FAILED, AppSpec, ItemError, ItemResult, Manager, WorkItem
 from agilab_core.env import AgiEnv
-from agilab_core.errors import AgilabError, ConfigError, InputError, UsageError
+from agilab_core.errors import AgilabError, ConfigError, InputError, UsageError, one_line
 from agilab_core.evidence import (
     RUN_FAILED,
     RUN_INTERRUPTED,
@@ -37,7 +37,7 @@ from agilab_core.packaging import WorkerPackage
 from agilab_core.plan import WorkersSpec, WorkPlan
 from agilab_core.plugins import Registry, load_plugins
 from agilab_core.settings import AppSettings, build_args, fold_dotted, structure, typed_values, unstructure
-from agilab_core.task import WorkerTask, one_line
+from agilab_core.task import WorkerTask
 
 DEFAULT_EXECUTOR = "local"
 
@@ -134,6 +134,7 @@ class _Prepared:
     items: tuple[WorkItem, ...]
     plan: WorkPlan
     capacities: dict[str, float]
+    data_root: Path | None = None
 
 
 class Agi:
@@ -189,7 +190,7 @@ class Agi:
         parsed_args = build_args(manager_cls.args_type, r.settings, typed_values(args, manager_cls.args_type))
         slots = r.executor.executor.slots(r.config, r.workers)
         manager = manager_cls()
-        items = tuple(manager.plan(parsed_args, env))
+        items = tuple(manager.work_items(parsed_args, env))
         if not items:
             raise InputError(f"app {spec.name} planned no work items; check its input settings in {env.settings_path}")
         seen: set[str] = set()
@@ -201,7 +202,7 @@ class Agi:
         plan = self.registry.pm.hook.plan_work(items=list(items), workers=slots, capacities=capacities)
         if plan.item_count != len(items):
             raise ConfigError(f"plan_work placed {plan.item_count} of {len(items)} items; a plan must place every item once")
-        return _Prepared(r, parsed_args, manager, items, plan, capacities)
+        return _Prepared(r, parsed_args, manager, items, plan, capacities, manager.data_root(parsed_args, env))
 
     def get_distrib(
         self,
@@ -332,7 +333,7 @@ class Agi:
             if on_result:
                 on_result(result)
 
-        task = WorkerTask(r.spec.name, run_id, r.spec.worker, p.args, output_dir, env_hash=package.env_hash, cython_modules=r.spec.cython_modules)
+        task = WorkerTask(r.spec.name, run_id, r.spec.worker, p.args, output_dir, env_hash=package.env_hash, cython_modules=r.spec.cython_modules, data_dir=p.data_root)
         items_by_id = {i.id: i for i in p.items}
         error: str | None = None
         status = RUN_FAILED

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from agilab_core.app import ITEM_FAILED, ITEM_OK, ItemError, ItemResult, OutputFile, Worker, WorkerContext, WorkItem
-from agilab_core.errors import EnvironmentMismatch, PluginError
+from agilab_core.errors import EnvironmentMismatch, PluginError, one_line
 from agilab_core.evidence import sha256_file
 from agilab_core.packaging import environment_hash, runtime_of
 
@@ -46,12 +46,6 @@ def import_object(path: str) -> Any:
     return obj
 
 
-def one_line(exc: BaseException) -> str:
-    """``str(exc)`` squeezed onto one line (first line, or the type name)."""
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__
-
-
 @attrs.frozen
 class WorkerTask:
     """Everything a worker process needs to run items of one run."""
@@ -63,6 +57,9 @@ class WorkerTask:
     output_dir: Path
     env_hash: str | None = None
     cython_modules: tuple[str, ...] = ()
+    #: The run's data root (items' ``inputs`` are relative to it); a remote
+    #: executor replaces it with its host's copy (``attrs.evolve``).
+    data_dir: Path | None = None
 
     @property
     def worker_module(self) -> str:
@@ -87,7 +84,8 @@ class WorkerTask:
         worker_id = worker_id or f"{host}/{os.getpid()}"
         cls = import_object(self.worker)
         worker: Worker = cls()
-        ctx = WorkerContext(app=self.app, run_id=self.run_id, output_dir=Path(self.output_dir), worker_id=worker_id, host=host)
+        data_dir = Path(self.data_dir) if self.data_dir is not None else None
+        ctx = WorkerContext(app=self.app, run_id=self.run_id, output_dir=Path(self.output_dir), worker_id=worker_id, host=host, data_dir=data_dir)
         worker.start(self.args, ctx)
         return WorkerSession(task=self, worker=worker, ctx=ctx, runtime=runtime_of(self.cython_modules))
 

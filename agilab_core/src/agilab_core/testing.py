@@ -52,7 +52,7 @@ class ProbeArgs:
 class ProbeManager(Manager):
     args_type = ProbeArgs
 
-    def plan(self, args: ProbeArgs, env: Any) -> list[WorkItem]:
+    def work_items(self, args: ProbeArgs, env: Any) -> list[WorkItem]:
         return [WorkItem(f"item-{i:05d}", {"index": i}, weight=1.0 + (i % 3)) for i in range(args.count)]
 
     def reduce(self, results: list[Any], run: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ class GoodArgs:
 class GoodManager(Manager):
     args_type = GoodArgs
 
-    def plan(self, args: GoodArgs, env: Any) -> list[WorkItem]:
+    def work_items(self, args: GoodArgs, env: Any) -> list[WorkItem]:
         return [WorkItem(f"g{i}", {"i": i}) for i in range(args.count)]
 
 

@@ -30,40 +30,40 @@ def env(tmp_path: Path) -> AgiEnv:
 
 
 def test_plan_lists_matching_files_sorted_with_sizes(tmp_path: Path, data: Path) -> None:
-    items = FlightManager().plan(FlightArgs(data_in=str(data)), env(tmp_path))
+    items = FlightManager().work_items(FlightArgs(data_in=str(data)), env(tmp_path))
     assert [i.id for i in items] == ["a.csv", "b.csv", "c.csv"]
     assert items[0].payload == {"path": str(data / "a.csv")}
     assert items[0].weight == (data / "a.csv").stat().st_size
 
 
 def test_plan_resolves_a_relative_data_in_under_home(tmp_path: Path, data: Path) -> None:
-    items = FlightManager().plan(FlightArgs(data_in="data/flight"), env(tmp_path))
+    items = FlightManager().work_items(FlightArgs(data_in="data/flight"), env(tmp_path))
     assert len(items) == 3 and Path(items[0].payload["path"]).is_absolute()
 
 
 def test_plan_takes_the_first_nfile_and_follows_the_glob(tmp_path: Path, data: Path) -> None:
     manager = FlightManager()
-    assert [i.id for i in manager.plan(FlightArgs(data_in=str(data), nfile=2), env(tmp_path))] == ["a.csv", "b.csv"]
-    deep = manager.plan(FlightArgs(data_in=str(data), files="**/*.csv"), env(tmp_path))
+    assert [i.id for i in manager.work_items(FlightArgs(data_in=str(data), nfile=2), env(tmp_path))] == ["a.csv", "b.csv"]
+    deep = manager.work_items(FlightArgs(data_in=str(data), files="**/*.csv"), env(tmp_path))
     assert [i.id for i in deep] == ["a.csv", "b.csv", "c.csv", "sub/d.csv"]
-    assert [i.id for i in manager.plan(FlightArgs(data_in=str(data), files="*.txt"), env(tmp_path))] == ["notes.txt"]
+    assert [i.id for i in manager.work_items(FlightArgs(data_in=str(data), files="*.txt"), env(tmp_path))] == ["notes.txt"]
 
 
 def test_plan_without_matching_files_says_why(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match=r"no files matching '\*\.csv' in .*empty \(data_in\)"):
-        FlightManager().plan(FlightArgs(data_in=str(empty)), env(tmp_path))
+        FlightManager().work_items(FlightArgs(data_in=str(empty)), env(tmp_path))
 
 
 def test_plan_with_missing_or_non_folder_data_in_names_path_and_field(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="data_in") as missing:
-        FlightManager().plan(FlightArgs(data_in="nowhere"), env(tmp_path))
+        FlightManager().work_items(FlightArgs(data_in="nowhere"), env(tmp_path))
     assert str(tmp_path / "home" / "nowhere") in str(missing.value)
     a_file = tmp_path / "flight.csv"
     a_file.write_text("x")
     with pytest.raises(InputError, match="data_in.*not a folder"):
-        FlightManager().plan(FlightArgs(data_in=str(a_file)), env(tmp_path))
+        FlightManager().work_items(FlightArgs(data_in=str(a_file)), env(tmp_path))
 
 
 def test_reduce_writes_the_run_summary(tmp_path: Path, flight_csv, straight_flight, run_items) -> None:

@@ -16,7 +16,7 @@ class FlightManager(Manager):
 
     args_type = FlightArgs
 
-    def plan(self, args: FlightArgs, env: AgiEnv) -> list[WorkItem]:
+    def work_items(self, args: FlightArgs, env: AgiEnv) -> list[WorkItem]:
         root = env.resolve_path(args.data_in).absolute()
         if not root.exists():
             raise InputError(f"data_in: {root} does not exist")
