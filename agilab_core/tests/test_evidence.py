@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 from agilab_core.app import ItemResult
 from agilab_core.errors import UsageError
+from agilab_core.atomic import atomic_path, sha256_file, write_json
 from agilab_core.evidence import (
-    atomic_path,
     find_run,
     list_runs,
     new_run_dir,
     read_capacities,
     redact,
-    sha256_file,
     update_capacities,
-    write_json,
 )
 
 # -- atomic files -------------------------------------------------------------------

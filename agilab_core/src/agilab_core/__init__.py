@@ -23,7 +23,8 @@ from agilab_core.app import (
 )
 from agilab_core.env import AgiEnv
 from agilab_core.errors import AgilabError, ConfigError, EnvironmentMismatch, InputError, PluginError, UsageError, one_line
-from agilab_core.evidence import Run, atomic_path, sha256_file, write_json
+from agilab_core.atomic import atomic_path, sha256_file, write_json
+from agilab_core.evidence import Run
 from agilab_core.executor import THREAD_VARS, Executor, ExecutorSpec, NoOptions, OnResult, threads_per_worker
 from agilab_core.hookspecs import hookimpl
 from agilab_core.packaging import WorkerPackage, environment_hash

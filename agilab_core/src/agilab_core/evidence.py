@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from agilab_core.app import ITEM_OK, ItemResult
+from agilab_core.atomic import write_json
 from agilab_core.errors import UsageError
 from agilab_core.settings import unstructure
 
@@ -34,48 +35,6 @@ RUN_FAILED = "failed"
 RUN_INTERRUPTED = "interrupted"
 
 _SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
-
-
-# -- atomic files ---------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` on success.
-
-    On any exception the temporary file is removed, so nothing that looks
-    complete is left behind. Parent folders are created.
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def write_json(path: str | os.PathLike[str], data: Any, indent: int | None = None) -> None:
-    """Write ``data`` as JSON, atomically.
-
-    Compact by default: ``indent`` switches Python's JSON encoder from C to pure
-    Python, ten times slower on a manifest of many items.
-    """
-    text = json.dumps(data, indent=indent, default=str, separators=None if indent else (",", ":"))
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def redact(options: dict[str, Any]) -> dict[str, Any]:

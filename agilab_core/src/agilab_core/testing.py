@@ -30,7 +30,7 @@ import attrs
 import pytest
 
 from agilab_core.app import AppSpec, ItemOutput, Manager, Worker, WorkItem
-from agilab_core.evidence import atomic_path, sha256_file
+from agilab_core.atomic import atomic_path, sha256_file
 from agilab_core.hookspecs import hookimpl
 
 # -- the probe app ------------------------------------------------------------------

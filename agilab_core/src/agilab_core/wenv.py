@@ -23,7 +23,7 @@ from pathlib import Path
 import attrs
 
 from agilab_core.errors import ConfigError
-from agilab_core.evidence import sha256_file, write_json
+from agilab_core.atomic import sha256_file, write_json
 from agilab_core.packaging import ENV_RECORD, Report, WorkerPackage, WorkerRecipe, require_writable
 from agilab_core.wheels import build_failure, build_project_wheel, build_worker_wheel
 
