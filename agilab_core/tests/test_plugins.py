@@ -8,10 +8,13 @@ from a ``.dist-info`` folder in ``tmp_path``) that point at ``plugin_fixtures``.
 
 from __future__ import annotations
 
+import re
 from importlib import metadata
 
 import pluggy
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from agilab_core.errors import PluginError, UsageError
 from agilab_core.hookspecs import hookimpl
 from agilab_core.plugins import STATUS_BLOCKED, STATUS_FAILED, STATUS_LOADED, load_plugins, make_plugin_manager
@@ -288,3 +291,122 @@ def test_registered_plugin_may_answer_a_decision_hook_first() -> None:
 
     registry.register(Planner(), name="planner")
     assert registry.pm.hook.plan_work(items=[], workers=[], capacities={}) == "custom"
+
+
+# -- what a registration hook returns is checked at the door -----------------------
+
+INVALID = {
+    "no_args_type": ("app", "app 'fixture_no_args': manager NoArgsManager has no args_type"),
+    "args_not_attrs": ("app", "app 'fixture_dict_args': DictArgsManager.args_type <class 'dict'> is not an attrs class"),
+    "manager_not_a_manager": ("app", "is not a subclass of agilab_core.Manager"),
+    "worker_dotted": ("app", "app 'fixture_dotted_worker': worker 'plugin_fixtures.good.GoodWorker' is not of the form 'module:Class'"),
+    "worker_nowhere": ("app", "app 'fixture_worker_nowhere': worker module 'plugin_fixtures.nowhere' not found"),
+    "name_with_spaces": ("app", "app name 'Fixture App' is invalid: use lowercase letters"),
+    "name_too_long": ("executor", f"executor name '{'x' * 65}' is invalid"),
+    "executor_not_an_executor": ("executor", "executor 'fixture_not_executor': <class 'plugin_fixtures.invalid.NotAnExecutor'> is not a subclass of agilab_core.Executor"),
+    "config_not_attrs": ("executor", "executor 'fixture_dict_config': config_type <class 'dict'> is not an attrs class"),
+    "page_not_a_page": ("page", "register_pages returned function, expected PageSpec"),
+    "render_not_callable": ("page", "page 'fixture_text_render': render '<html></html>' is not callable"),
+    "render_needs_out": ("page", "page 'fixture_old_render': render needs argument(s) out; a page gets only record, manifest"),
+    "can_show_not_callable": ("page", "page 'fixture_can_show': can_show 'never' is neither None nor callable"),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(INVALID))
+def test_an_invalid_registration_fails_its_plugin_in_one_line_and_spares_the_others(install, fixture: str) -> None:
+    kind, message = INVALID[fixture]
+    install({fixture: f"plugin_fixtures.invalid:{fixture}", "good": "plugin_fixtures.good"})
+    registry = load_plugins()
+    info = _info(registry, fixture)
+    assert (info.status, info.kind, info.distribution) == (STATUS_FAILED, kind, FIXTURE_DIST)
+    assert message in info.error and "\n" not in info.error
+    assert registry.pm.get_plugin(fixture) is None
+    assert "fixture_good" in registry.apps and "fixture_inline" in registry.executors and "fixture_page" in registry.pages
+    assert {"local", "pool"} <= set(registry.executors)
+
+
+def test_strict_mode_names_the_plugin_of_an_invalid_registration(install, monkeypatch: pytest.MonkeyPatch) -> None:
+    install({"no_args_type": "plugin_fixtures.invalid:no_args_type"}, real=False)
+    monkeypatch.setenv("AGILAB_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=rf"^plugin 'no_args_type' \({FIXTURE_DIST}\): app 'fixture_no_args': manager NoArgsManager has no args_type$"):
+        load_plugins()
+
+
+def test_a_worker_module_is_not_imported_at_registration(fixtures_on_path) -> None:
+    import sys
+
+    from plugin_fixtures.good import GoodManager
+
+    from agilab_core import AppSpec
+
+    class LazyWorkerPlugin:
+        @hookimpl
+        def register_apps(self):
+            # the parent package is not imported: the kernel must not import it to look
+            return [AppSpec("lazy", GoodManager, "never_imported_pkg.worker:Worker")]
+
+    registry = load_plugins(entry_points=False)
+    registry.register(LazyWorkerPlugin(), name="lazy")
+    assert "lazy" in registry.apps
+    assert "never_imported_pkg" not in sys.modules
+
+
+@given(st.text(max_size=80))
+def test_valid_names_follow_the_rule(name: str) -> None:
+    expected = bool(re.fullmatch(r"[a-z][a-z0-9_-]*", name)) and len(name) <= 64 and name.isascii()
+    assert plugins.valid_name(name) is expected
+
+
+@pytest.mark.parametrize("name", ["flight", "executor-local", "a", "maps_2", "x" * 64])
+def test_names_of_the_bundled_kind_are_valid(name: str) -> None:
+    assert plugins.valid_name(name)
+
+
+@pytest.mark.parametrize("name", ["", "Flight", "2d", "-x", "_x", "a b", "a.b", "a/b", "é", "x" * 65, None, 3])
+def test_names_that_cannot_be_typed_or_used_in_paths_are_invalid(name) -> None:
+    assert not plugins.valid_name(name)
+
+
+def _second_dist(root, name: str, entries: dict[str, str]) -> list[metadata.EntryPoint]:
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n", encoding="utf-8")
+    lines = ["[agilab]"] + [f"{k} = {v}" for k, v in entries.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return list(metadata.PathDistribution(info).entry_points.select(group="agilab"))
+
+
+def test_an_entry_point_name_from_two_distributions_fails_the_second_naming_both(
+    tmp_path, fixture_dist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = fixture_dist({"good": "plugin_fixtures.good"})
+    second = _second_dist(tmp_path / "other", "agilab-app-impostor", {"good": "plugin_fixtures.twins"})
+    monkeypatch.setattr(plugins, "_entry_points", lambda: first + second)
+    registry = load_plugins()
+    (failed,) = [p for p in registry.plugins if p.status == STATUS_FAILED]
+    assert (failed.name, failed.distribution, failed.version) == ("good", "agilab-app-impostor", "1.0")
+    assert failed.error == f"entry point 'good' is also provided by {FIXTURE_DIST}; this one from agilab-app-impostor is not loaded"
+    assert "fixture_good" in registry.apps  # the first keeps working
+    assert "fixture_twin" not in registry.apps  # the second was never imported
+
+
+def test_an_entry_point_name_clash_re_raises_in_strict_mode(tmp_path, fixture_dist, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = fixture_dist({"good": "plugin_fixtures.good"})
+    second = _second_dist(tmp_path / "other", "agilab-app-impostor", {"good": "plugin_fixtures.good"})
+    monkeypatch.setattr(plugins, "_entry_points", lambda: first + second)
+    monkeypatch.setenv("AGILAB_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="also provided by agilab-fixture-plugins"):
+        load_plugins()
+
+
+def test_a_registration_hook_returning_no_list_fails_the_plugin(fixtures_on_path) -> None:
+    from plugin_fixtures.good import GOOD_APP
+
+    class Single:
+        @hookimpl
+        def register_apps(self):
+            return GOOD_APP  # forgot the list
+
+    registry = load_plugins(entry_points=False)
+    registry.register(Single(), name="single")
+    assert _info(registry, "single").error == "register_apps returned AppSpec, expected a list of AppSpec"

@@ -3,6 +3,11 @@
 Every entry point of the ``agilab`` group is loaded inside its own try/except:
 a plugin that fails to import, uses an unknown hook or registers something
 invalid is recorded with a one-line reason and the others keep working.
+What a registration hook returns is checked when it is collected (a valid
+name, a ``Manager`` subclass with an attrs ``args_type``, a ``"module:Class"``
+worker path, an ``Executor`` subclass with an attrs ``config_type``, a callable
+page renderer), so a broken plugin fails at load time, not in the middle of a run.
+An entry-point name claimed by two distributions fails the second one.
 ``AGILAB_STRICT_PLUGINS=1`` re-raises instead; ``AGILAB_DISABLE_PLUGINS=a,b``
 blocks plugins by entry-point or registered name. Nothing is loaded at import
 time: :func:`load_plugins` builds a fresh :class:`Registry` each call.
@@ -10,7 +15,10 @@ time: :func:`load_plugins` builds a fresh :class:`Registry` each call.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
+import sys
 from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
@@ -22,10 +30,10 @@ from agilab_core import env as env_module
 from agilab_core import hookspecs
 from agilab_core import packaging as packaging_module
 from agilab_core import plan as plan_module
-from agilab_core.app import AppSpec
+from agilab_core.app import AppSpec, Manager
 from agilab_core.errors import PluginError, UsageError, one_line
-from agilab_core.executor import ExecutorSpec
-from agilab_core.views import PageSpec
+from agilab_core.executor import Executor, ExecutorSpec
+from agilab_core.views import PageSpec, render_arguments
 
 GROUP = "agilab"
 STATUS_LOADED = "loaded"
@@ -40,6 +48,84 @@ _REGISTRATIONS = {
     "register_executors": ("executor", ExecutorSpec),
     "register_pages": ("page", PageSpec),
 }
+
+
+#: Registered names: lowercase letters, digits, ``-`` and ``_``, starting with a
+#: letter, at most 64 characters (they are typed on command lines and used in paths).
+NAME_RULE = "lowercase letters, digits, '-' or '_', starting with a letter, at most 64 characters"
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+
+def valid_name(name: object) -> bool:
+    """True when ``name`` may name an app, executor or page (see :data:`NAME_RULE`)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+def _is_dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
+
+
+def _worker_module_missing(module: str) -> bool:
+    """True when ``module`` surely cannot be imported; never executes its code.
+
+    ``find_spec`` of ``a.b`` imports ``a``, so a module whose parent package is
+    not imported yet is not looked up (the worker process will tell).
+    """
+    parent = module.rpartition(".")[0]
+    if parent and parent not in sys.modules:
+        return False
+    try:
+        return importlib.util.find_spec(module) is None
+    except ImportError:
+        return True
+    except ValueError:  # in sys.modules without a spec: it exists
+        return False
+
+
+def _check_app(spec: AppSpec) -> None:
+    manager = spec.manager
+    if not (isinstance(manager, type) and issubclass(manager, Manager)):
+        raise PluginError(f"app {spec.name!r}: manager {manager!r} is not a subclass of agilab_core.Manager")
+    args_type = getattr(manager, "args_type", None)
+    if args_type is None:
+        raise PluginError(f"app {spec.name!r}: manager {manager.__name__} has no args_type")
+    if not (isinstance(args_type, type) and attrs.has(args_type)):
+        raise PluginError(f"app {spec.name!r}: {manager.__name__}.args_type {args_type!r} is not an attrs class")
+    module, sep, cls = spec.worker.partition(":") if isinstance(spec.worker, str) else ("", "", "")
+    if not (sep and _is_dotted(module) and _is_dotted(cls)):
+        raise PluginError(f"app {spec.name!r}: worker {spec.worker!r} is not of the form 'module:Class'")
+    if _worker_module_missing(module):
+        raise PluginError(f"app {spec.name!r}: worker module {module!r} not found")
+
+
+def _check_executor(spec: ExecutorSpec) -> None:
+    if not (isinstance(spec.executor, type) and issubclass(spec.executor, Executor)):
+        raise PluginError(f"executor {spec.name!r}: {spec.executor!r} is not a subclass of agilab_core.Executor")
+    if not (isinstance(spec.config_type, type) and attrs.has(spec.config_type)):
+        raise PluginError(f"executor {spec.name!r}: config_type {spec.config_type!r} is not an attrs class")
+
+
+def _check_page(spec: PageSpec) -> None:
+    if not callable(spec.render):
+        raise PluginError(f"page {spec.name!r}: render {spec.render!r} is not callable")
+    if spec.can_show is not None and not callable(spec.can_show):
+        raise PluginError(f"page {spec.name!r}: can_show {spec.can_show!r} is neither None nor callable")
+    try:
+        render_arguments(spec.render)
+    except PluginError as exc:
+        raise PluginError(f"page {spec.name!r}: {exc}") from None
+    if isinstance(spec.apps, str) or not all(isinstance(a, str) for a in spec.apps):
+        raise PluginError(f"page {spec.name!r}: apps {spec.apps!r} is not a tuple of app names")
+
+
+_CHECKS = {"app": _check_app, "executor": _check_executor, "page": _check_page}
+
+
+def check_spec(kind: str, spec: Any) -> None:
+    """Raise :class:`PluginError` (one line naming the spec and the fault) for an unusable spec."""
+    if not valid_name(spec.name):
+        raise PluginError(f"{kind} name {spec.name!r} is invalid: use {NAME_RULE}")
+    _CHECKS[kind](spec)
 
 
 @attrs.frozen
@@ -119,6 +205,8 @@ class Registry:
 
     def _fail(self, name: str, distribution: str, version: str, exc: BaseException, kind: str | None = None) -> None:
         if _strict():
+            if isinstance(exc, PluginError):
+                raise PluginError(f"plugin {name!r} ({distribution}): {one_line(exc)}") from exc
             raise exc
         self.plugins.append(
             PluginInfo(name, kind or _guess_kind(distribution), distribution, version, STATUS_FAILED, one_line(exc))
@@ -137,13 +225,16 @@ class Registry:
                 dist, version = self.origins[pname]
                 try:
                     specs = impl.function() or []
+                    if not isinstance(specs, (list, tuple)):
+                        raise PluginError(f"{hook_name} returned {type(specs).__name__}, expected a list of {spec_type.__name__}")
                     names = [getattr(s, "name", None) for s in specs]
-                    twice = sorted({n for n in names if names.count(n) > 1})
+                    twice = sorted({str(n) for n in names if names.count(n) > 1})
                     if twice:
                         raise PluginError(f"{hook_name} returned {kind} {twice[0]!r} twice")
                     for spec in specs:
                         if not isinstance(spec, spec_type):
                             raise PluginError(f"{hook_name} returned {type(spec).__name__}, expected {spec_type.__name__}")
+                        check_spec(kind, spec)
                         if spec.name in tables[kind]:
                             owner = self.distribution(kind, spec.name)[0]
                             raise PluginError(f"{kind} {spec.name!r} is already registered by {owner}")
@@ -180,13 +271,16 @@ def load_plugins(entry_points: bool = True) -> Registry:
     registry = Registry(make_plugin_manager())
     if entry_points:
         disabled = _disabled()
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # entry-point name -> distribution that has it
         for ep in sorted(_entry_points(), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist else "unknown"
             version = ep.dist.version if ep.dist else "unknown"
             if ep.name in seen:
-                continue  # the same distribution visible twice on sys.path
-            seen.add(ep.name)
+                if seen[ep.name] != dist:
+                    clash = PluginError(f"entry point {ep.name!r} is also provided by {seen[ep.name]}; this one from {dist} is not loaded")
+                    registry._fail(ep.name, dist, version, clash)
+                continue  # else the same distribution visible twice on sys.path
+            seen[ep.name] = dist
             if ep.name in disabled:
                 registry.plugins.append(PluginInfo(ep.name, _guess_kind(dist), dist, version, STATUS_BLOCKED, entry_point=ep.name))
                 continue

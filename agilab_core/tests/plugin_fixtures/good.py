@@ -50,8 +50,8 @@ class InlineExecutor(Executor):
         session.stop()
 
 
-def _render(manifest: dict, run_dir: Any, out: Any) -> None:
-    out.write_text("<html></html>")
+def _render(manifest: Any, results: Any) -> str:
+    return f"<html><body>{manifest['run_id']}: {len(results)} items</body></html>"
 
 
 GOOD_APP = AppSpec("fixture_good", GoodManager, "plugin_fixtures.good:GoodWorker", settings="plugin_fixtures:app_settings.toml")
