@@ -195,7 +195,7 @@ def cannot_show(spec: PageSpec, record: RunRecord) -> str | None:
     return str(reason).strip().splitlines()[0] if reason and str(reason).strip() else None
 
 
-def render_page(spec: PageSpec, record: RunRecord, **extra: Any) -> str:
+def render_page(spec: PageSpec, record: RunRecord, /, **extra: Any) -> str:
     """``spec``'s HTML for ``record``; :class:`UsageError` when the page cannot show this run.
 
     ``extra`` may hold ``options`` and arguments of later versions of the
