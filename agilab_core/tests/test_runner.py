@@ -14,7 +14,8 @@ from typing import Any
 import attrs
 import pytest
 from agilab_core.errors import ConfigError, InputError, UsageError
-from agilab_core.evidence import read_capacities, read_manifest
+from agilab_core.evidence import read_capacities
+from agilab_core.runs import read_manifest
 from agilab_core.plan import WorkersSpec
 from agilab_core.runner import PlanResult, RunResult
 
@@ -442,9 +443,27 @@ class LosingPlanner:
         return balance(items[1:], workers)
 
 
-def test_a_plan_that_loses_items_is_refused(agi, agilab_registry, agilab_home: Path) -> None:
+def test_a_plan_that_loses_items_is_refused_naming_the_plugin(agi, agilab_registry, agilab_home: Path) -> None:
     agilab_registry.register(LosingPlanner(), name="losing-planner")
-    with pytest.raises(ConfigError, match="placed 2 of 3 items"):
+    with pytest.raises(ConfigError, match="plan_work of plugin 'losing-planner' placed 2 of 3 items"):
+        agi.run("probe", args={"count": 3})
+    assert not (agilab_home / "runs").exists()
+
+
+class DuplicatingPlanner:
+    """Runs the first item twice and drops the last: the count is right, the plan is not."""
+
+    @hookimpl
+    def plan_work(self, items: list[WorkItem], workers: list[Any]) -> Any:
+        from agilab_core.plan import WorkPlan
+
+        ids = tuple(i.id for i in items[:-1]) + (items[0].id,)
+        return WorkPlan((workers[0],), (ids,), (float(len(ids)),))
+
+
+def test_a_plan_that_runs_an_item_twice_is_refused_naming_the_plugin(agi, agilab_registry, agilab_home: Path) -> None:
+    agilab_registry.register(DuplicatingPlanner(), name="twice-planner")
+    with pytest.raises(ConfigError, match="plan_work of plugin 'twice-planner' placed item 'item-00000' more than once"):
         agi.run("probe", args={"count": 3})
     assert not (agilab_home / "runs").exists()
 
@@ -485,7 +504,7 @@ class ScriptedExecutor(Executor):
 
     def run(self, plan: Any, items: Mapping[str, WorkItem], task: Any, on_result: Any) -> None:
         session = task.start(plan.slots[0].id)
-        ids = [i for a in plan.assignments for i in a]
+        ids = sorted(i for a in plan.assignments for i in a)
         mode = self.config.mode
         for n, item_id in enumerate(ids):
             if mode == "crash" and n == 2:
@@ -495,9 +514,21 @@ class ScriptedExecutor(Executor):
             if mode == "drop" and n % 2:
                 continue
             result = session.run(items[item_id])
+            if mode == "collide" and n == 3:
+                continue  # reported already, under the collision
+            if mode == "collide" and n == 2:
+                result = attrs.evolve(result, outputs=first.outputs)
+            if mode == "alter" and n == 1:
+                (task.output_dir / result.outputs[0].path).write_bytes(b"x" * result.outputs[0].bytes)  # same size, other bytes
+            if mode == "remove" and n == 1:
+                (task.output_dir / result.outputs[0].path).unlink()
             on_result(result)
             if mode == "twice":
                 on_result(attrs.evolve(result, status="failed"))
+            if mode == "unknown" and n == 0:
+                on_result(attrs.evolve(result, item_id="item-not-planned"))
+            if n == 0:
+                first = result
         session.stop()
 
     def info(self) -> dict[str, Any]:
@@ -553,11 +584,72 @@ def test_items_the_executor_never_reports_are_recorded_as_lost(scripted) -> None
     assert result.items == {"total": 4, "ok": 2, "failed": 2}
 
 
-def test_an_item_reported_twice_keeps_its_first_result(scripted) -> None:
-    result = scripted.run("probe", executor="scripted", executor_options={"mode": "twice"}, args={"count": 3})
-    assert result.ok
-    assert result.items == {"total": 3, "ok": 3, "failed": 0}
-    assert len(_manifest(result)["results"]) == 3
+def test_an_item_reported_twice_is_a_recorded_contract_violation(scripted) -> None:
+    with pytest.warns(UserWarning, match="reported item 'item-00000' twice"):
+        result = scripted.run("probe", executor="scripted", executor_options={"mode": "twice"}, args={"count": 3})
+    assert result.status == "failed"
+    assert result.items == {"total": 3, "ok": 3, "failed": 0}  # the first report is the one recorded
+    m = _manifest(result)
+    assert len(m["results"]) == 3
+    assert m["error"] == "contract violation: executor scripted reported item 'item-00000' twice (and 2 more)"
+    assert len(m["contract_violations"]) == 3
+    assert "contract violation" in (result.run_dir / "logs" / "run.log").read_text()
+
+
+def test_an_unknown_item_reported_is_a_recorded_contract_violation(scripted) -> None:
+    with pytest.warns(UserWarning, match="not part of this run"):
+        result = scripted.run("probe", executor="scripted", executor_options={"mode": "unknown"}, args={"count": 2})
+    assert result.status == "failed"
+    assert [r.item_id for r in result.results] == _ids(2)
+    assert _manifest(result)["contract_violations"] == ["executor scripted reported item 'item-not-planned', which is not part of this run"]
+
+
+@pytest.mark.parametrize(("mode", "why"), [("alter", "was altered after it was recorded"), ("remove", "is missing")])
+def test_an_output_not_as_recorded_fails_its_item_naming_the_file(scripted, mode: str, why: str) -> None:
+    result = scripted.run("probe", executor="scripted", executor_options={"mode": mode}, args={"count": 3})
+    assert result.status == "failed"
+    (bad,) = result.failed()
+    assert bad.item_id == "item-00001"
+    assert bad.error.type == "OutputMismatch"
+    assert bad.error.message == f"output probe/item-00001.json: {why} (sha256 differs)" if mode == "alter" else f"output probe/item-00001.json: {why}"
+    assert bad.outputs == ()
+
+
+def test_two_items_claiming_one_output_both_fail_and_name_each_other(scripted) -> None:
+    # item 2 reports item 0's file (which it did not write): the later item fails naming
+    # both; item 0 keeps its ok result, its file being untouched.
+    result = scripted.run("probe", executor="scripted", executor_options={"mode": "collide"}, args={"count": 4})
+    failed = {r.item_id: r for r in result.failed()}
+    assert failed["item-00002"].error.type == "OutputCollision"
+    assert failed["item-00002"].error.message == "output probe/item-00000.json is also written by item item-00000; two items may not share an output"
+    assert "item-00000" not in failed
+    assert failed["item-00003"].error.type == "LostItem"
+
+
+def test_an_on_start_callback_that_raises_still_finishes_the_record(agi, agilab_home: Path) -> None:
+    def boom(run: Any, total: int) -> None:
+        raise RuntimeError("progress bar broke")
+
+    result = agi.run("probe", args={"count": 2}, on_start=boom)
+    assert result.status == "failed"
+    assert result.error == "RuntimeError: progress bar broke"
+    (run_dir,) = _run_dirs(agilab_home)
+    m = read_manifest(run_dir / "manifest.json")
+    assert m["status"] == "failed"
+    assert m["error"] == "RuntimeError: progress bar broke"
+    assert m["unfinished"] == _ids(2)
+    log = (run_dir / "logs" / "run.log").read_text()
+    assert log.rstrip().endswith("failed")
+
+
+def test_an_on_result_callback_that_raises_still_finishes_the_record(agi, agilab_home: Path) -> None:
+    def boom(result: Any) -> None:
+        raise ValueError("consumer gone")
+
+    result = agi.run("probe", args={"count": 2}, on_result=boom)
+    assert (result.status, result.error) == ("failed", "ValueError: consumer gone")
+    (run_dir,) = _run_dirs(agilab_home)
+    assert read_manifest(run_dir / "manifest.json")["status"] == "failed"
 
 
 def test_interrupted_run_records_an_interrupted_manifest_and_re_raises(scripted, agilab_home: Path) -> None:

@@ -8,24 +8,28 @@ or ``capacity.json``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import secrets
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from agilab_core.app import ITEM_OK, ItemResult
-from agilab_core.atomic import write_json
-from agilab_core.errors import UsageError
+from agilab_core.app import ITEM_OK, ItemResult, OutputFile
+from agilab_core.atomic import sha256_file, write_json
+from agilab_core.errors import one_line
+from agilab_core.journal import JOURNAL, JournalWriter
 from agilab_core.settings import unstructure
 
 MANIFEST = "manifest.json"
+LOG = "run.log"
+#: Longest the manifest lags behind the journal during a run.
+CHECKPOINT_SECONDS = 3.0
 CAPACITY = "capacity.json"
 SCHEMA_VERSION = 1
 
@@ -37,17 +41,19 @@ RUN_INTERRUPTED = "interrupted"
 _SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 
 
-def redact(options: dict[str, Any]) -> dict[str, Any]:
-    """Copy of ``options`` with values of secret-looking keys replaced, at any depth."""
-    out: dict[str, Any] = {}
-    for k, v in options.items():
-        if _SECRET_KEY.search(str(k)) and v not in (None, "", {}):
-            out[k] = "***"
-        elif isinstance(v, dict):
-            out[k] = redact(v)
-        else:
-            out[k] = v
-    return out
+def redact(data: Any, secret_paths: Any = ()) -> Any:
+    """Copy of ``data`` with values of secret-looking keys replaced, at any depth."""
+    if isinstance(data, dict):
+        return {k: "***" if _SECRET_KEY.search(str(k)) and v not in (None, "", {}) else redact(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact(v) for v in data]
+    return data
+
+
+def redact_text(text: str, secrets: Any = ()) -> str:
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
 
 
 # -- the run --------------------------------------------------------------------
@@ -83,78 +89,197 @@ class Run:
     def manifest_path(self) -> Path:
         return self.run_dir / MANIFEST
 
+    @property
+    def journal_path(self) -> Path:
+        return self.run_dir / JOURNAL
 
-@attrs.define
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "logs" / LOG
+
+
+def manager_identity() -> dict[str, Any]:
+    """What tells, later, whether the process recording a run is still alive.
+
+    The pid alone is not enough (pids are reused): the process's start time
+    and the machine's boot id pin it down on Linux.
+    """
+    return {"host": socket.gethostname(), "pid": os.getpid(), "boot_id": boot_id(), "process_start": process_start(os.getpid())}
+
+
+def boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
+    fields = stat[stat.rfind(")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def verify_outputs(result: ItemResult, output_dir: Path) -> ItemResult:
+    """``result`` if every output it lists is under ``output_dir`` with its recorded size and sha256.
+
+    Otherwise a failed result naming the first file at fault. Executors that
+    move outputs (a remote host's) call it before ``on_result``; the kernel
+    calls it on every result it receives.
+    """
+    for out in result.outputs:
+        problem = _output_problem(out, output_dir)
+        if problem:
+            return ItemResult.failure(
+                result.item_id, "OutputMismatch", f"output {out.path}: {problem}",
+                worker=result.worker, host=result.host, started=result.started, attempts=result.attempts, runtime=result.runtime,
+            )
+    return result
+
+
+def _output_problem(out: OutputFile, output_dir: Path) -> str | None:
+    rel = Path(out.path)
+    if rel.is_absolute() or ".." in rel.parts or not out.path:
+        return "is not a path inside the output folder"
+    path = output_dir / rel
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "is missing"
+    if size != out.bytes:
+        return f"has {size} bytes, {out.bytes} were recorded"
+    if sha256_file(path) != out.sha256:
+        return "was altered after it was recorded (sha256 differs)"
+    return None
+
+
 class RunRecorder:
-    """Collects item results and keeps ``manifest.json`` up to date."""
+    """The one owner of a run's evidence: manifest, journal, log, final status.
 
-    run: Run
-    header: dict[str, Any]
-    results: list[ItemResult] = attrs.field(factory=list)
+    Use it as a context manager: leaving it without :meth:`finish` (an
+    exception, Ctrl-C) still finishes the manifest, as ``interrupted`` or
+    ``failed``. Writing problems (a full disk) never raise out of :meth:`add`:
+    the first one is kept in :attr:`write_error`, results stay in memory, and
+    the final manifest says what could not be written.
+    """
 
-    def start(self) -> None:
+    def __init__(self, run: Run, header: dict[str, Any], secrets: tuple[str, ...] = ()) -> None:
+        self.run = run
+        self.header = header
+        self.secrets = secrets
+        self.results: dict[str, ItemResult] = {}
+        self.write_error: str | None = None
+        self.finished: dict[str, Any] | None = None
+        self._journal: JournalWriter | None = None
+        self._log: Any = None
+        self._checkpointed = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def open(self) -> None:
+        """Write the ``running`` manifest and open the journal and the log (raises ``OSError``)."""
         write_json(self.run.manifest_path, self.manifest(RUN_RUNNING))
+        self._journal = JournalWriter(self.run.journal_path)
+        self._log = self.run.log_path.open("a", encoding="utf-8", errors="backslashreplace")
+        self._checkpointed = time.monotonic()
+
+    def __enter__(self) -> RunRecorder:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if self.finished is None:
+            interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+            why = "interrupted" if interrupted else (f"{exc_type.__name__}: {one_line(exc)}" if exc_type and exc else "run ended without a status")
+            self.finish(RUN_INTERRUPTED if interrupted else RUN_FAILED, error=why)
+
+    # -- during the run ------------------------------------------------------------
 
     def add(self, result: ItemResult) -> None:
-        self.results.append(result)
+        """Record one item's result: journal line now, manifest checkpoint at most every few seconds."""
+        self.results[result.item_id] = result
+        self._write(lambda: self._journal.append(redact(unstructure(result), self.secrets)) if self._journal else None)
+        if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
+            self._checkpointed = time.monotonic()
+            self._write(lambda: write_json(self.run.manifest_path, self.manifest(RUN_RUNNING)))
+
+    def log(self, message: str) -> None:
+        """One line in ``logs/run.log``, timestamped, secrets redacted, flushed at once."""
+        if self._log is None:
+            return
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {redact_text(message, self.secrets)}".replace("\n", " ")
+        self._write(lambda: (self._log.write(line + "\n"), self._log.flush()))
 
     def counts(self) -> dict[str, int]:
-        ok = sum(1 for r in self.results if r.status == ITEM_OK)
+        ok = sum(1 for r in self.results.values() if r.status == ITEM_OK)
         return {"total": len(self.results), "ok": ok, "failed": len(self.results) - ok}
 
     def manifest(self, status: str, **extra: Any) -> dict[str, Any]:
         now = time.time()
-        return {
+        running = status == RUN_RUNNING
+        data = {
             "schema": SCHEMA_VERSION,
             "run_id": self.run.run_id,
             "status": status,
             **self.header,
             "started": self.run.started,
-            "finished": None if status == RUN_RUNNING else now,
-            "seconds": None if status == RUN_RUNNING else round(now - self.run.started, 6),
+            "finished": None if running else now,
+            "seconds": None if running else round(now - self.run.started, 6),
             "outputs": str(self.run.output_dir),
+            "journal": JOURNAL,
             "items": self.counts(),
             **extra,
-            "results": [unstructure(r) for r in self.results],
         }
-
-    def finish(self, status: str, **extra: Any) -> dict[str, Any]:
-        data = self.manifest(status, **extra)
-        write_json(self.run.manifest_path, data)
+        if not running:
+            data["results"] = [unstructure(r) for r in self.results.values()]
         return data
 
-
-# -- reading runs back ----------------------------------------------------------
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def list_runs(runs_root: Path, app: str | None = None) -> list[dict[str, Any]]:
-    """Manifests under ``runs_root`` (optionally one app's), oldest first."""
-    pattern = f"{app}/*/{MANIFEST}" if app else f"*/*/{MANIFEST}"
-    found = []
-    for path in runs_root.glob(pattern):
+    def finish(self, status: str, **extra: Any) -> dict[str, Any]:
+        """Write the final manifest (results included) and close journal and log; returns the manifest."""
+        if self.finished is not None:
+            return self.finished
+        if extra.get("error"):
+            self.log(f"run failed: {extra['error']}")
+        self.log(f"run {self.run.run_id} {status}")
+        if self._journal is not None:
+            self._write(self._journal.close)
+        if self.write_error:
+            extra.setdefault("evidence_error", self.write_error)
+        data = redact(self.manifest(status, **extra), self.secrets)
         try:
-            found.append(read_manifest(path))
-        except (OSError, ValueError):
-            continue  # a manifest being replaced or damaged is not a listing error
-    return sorted(found, key=lambda m: (m.get("started") or 0, m.get("run_id", "")))
+            write_json(self.run.manifest_path, data)
+        except OSError as exc:
+            self._keep_error(exc)
+            data["evidence_error"] = self.write_error
+            slim = {k: v for k, v in data.items() if k != "results"}  # the journal holds them
+            try:
+                write_json(self.run.manifest_path, slim)
+            except OSError:
+                pass  # the checkpoint manifest and the journal stay as the record
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+        self.finished = data
+        return data
 
+    def _write(self, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except OSError as exc:
+            self._keep_error(exc)
 
-def find_run(runs_root: Path, run_id: str) -> Path:
-    """Manifest path of ``run_id`` (a unique prefix is enough)."""
-    matches = sorted(runs_root.glob(f"*/{run_id}*/{MANIFEST}"))
-    if not matches:
-        raise UsageError(f"no run {run_id!r} under {runs_root}")
-    exact = [m for m in matches if m.parent.name == run_id]
-    if exact:
-        return exact[0]
-    if len(matches) > 1:
-        names = ", ".join(m.parent.name for m in matches[:5])
-        raise UsageError(f"run id {run_id!r} is ambiguous: {names}")
-    return matches[0]
+    def _keep_error(self, exc: OSError) -> None:
+        if self.write_error is None:
+            self.write_error = f"cannot write evidence in {self.run.run_dir}: {exc.strerror or exc}"
 
 
 # -- capacity telemetry ---------------------------------------------------------

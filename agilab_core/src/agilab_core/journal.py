@@ -1,0 +1,106 @@
+"""The per-item journal: ``items.jsonl``, one result per line, appended as items finish.
+
+The journal is what survives a killed manager. Each line is written with one
+``write`` call as its item's result arrives (so a SIGKILL loses nothing the
+operating system was handed) and the file is fsync'd at most a second after
+any line, so a power cut loses at most the last second. A reader ignores a
+last line cut short by a crash or a full disk.
+
+A line may supersede an earlier one of the same item (an amendment by the
+kernel, for example when a later item overwrote its output): the last line of
+an item wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+JOURNAL = "items.jsonl"
+#: Longest a written line waits for fsync.
+SYNC_SECONDS = 1.0
+
+
+class JournalWriter:
+    """Appends JSON lines to a journal; a background timer fsyncs what was written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._closed = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_loop, name="agilab-journal-sync", daemon=True)
+        self._syncer.start()
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record as one line; raises ``OSError`` (a full disk) without writing half a line twice."""
+        line = (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode("utf-8", "surrogateescape")
+        with self._lock:
+            view = memoryview(line)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        self._dirty.set()
+
+    def sync(self) -> None:
+        """fsync now (no-op when nothing was written since the last sync)."""
+        with self._lock:
+            if self._fd < 0 or not self._dirty.is_set():
+                return
+            self._dirty.clear()
+            os.fsync(self._fd)
+
+    def _sync_loop(self) -> None:
+        while not self._closed.is_set():
+            if self._dirty.wait(timeout=0.5) and not self._closed.wait(SYNC_SECONDS / 2):
+                try:
+                    self.sync()
+                except OSError:
+                    pass  # the next append reports the disk's problem
+
+    def close(self) -> None:
+        """Sync and close; safe to call twice."""
+        self._closed.set()
+        try:
+            self.sync()
+        except OSError:
+            pass
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+        self._dirty.set()  # wake the syncer so it sees the close
+        self._syncer.join(timeout=2)
+
+
+def read_journal(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a journal in order; an unreadable or cut-short line is skipped."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    for raw in data.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8", "surrogateescape"))
+        except ValueError:
+            continue  # a line cut by a crash or a full disk
+        if isinstance(record, dict):
+            yield record
+
+
+def latest_by_item(path: Path) -> dict[str, dict[str, Any]]:
+    """The last record of each item id, in the order items first appeared."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in read_journal(path):
+        item_id = record.get("item_id")
+        if isinstance(item_id, str):
+            latest[item_id] = record
+    return latest
+
