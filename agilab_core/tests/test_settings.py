@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +386,134 @@ def test_dotted_keys_without_a_target_mapping_are_left_for_the_schema_to_report(
     assert folded == {"scheduler.port": "1"}
     with pytest.raises(ConfigError, match=r"scheduler\.port"):
         structure(folded, _ClusterOpts, "-o")
+
+
+# -- a binary settings file, validator messages, numbers typed as text ----------------------
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff", "[args]\nname = 'caf\xe9'\n".encode("latin-1")])
+def test_a_binary_or_non_utf8_settings_file_is_one_line_naming_it(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "app_settings.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}: not a UTF-8 text file (undecodable byte at offset ")
+    assert "\n" not in str(info.value)
+
+
+def test_a_settings_file_with_a_nul_byte_is_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "app_settings.toml"
+    path.write_bytes(b"[args]\nname = 1\x00\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+@attrs.frozen
+class Choice:
+    output_format: str = attrs.field(default="csv", validator=attrs.validators.in_(["parquet", "csv"]))
+    level: int = attrs.field(default=1, validator=attrs.validators.instance_of(int))
+
+
+def test_an_in_validator_failure_is_one_human_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        structure({"output_format": "xls"}, Choice, "app_settings.toml")
+    assert str(info.value) == "app_settings.toml: output_format: 'xls' is not one of parquet, csv @ args"
+
+
+def test_an_in_validator_failure_from_set_blames_set(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("[args]\nlevel = 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        build_args(Choice, load_settings(path), {"output_format": "xls"})
+    assert str(info.value) == "--set: output_format: 'xls' is not one of parquet, csv @ args"
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "+inf", "1e400", "[1.0, nan]", "{a = inf}", "99999999999999999999", "-9223372036854775809"])
+@pytest.mark.parametrize("key", ["ratio", "nfile", "untyped"])
+def test_a_number_given_as_text_must_be_finite_and_fit_64_bits(key: str, raw: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_assignments([f"{key}={raw}"], "--set", Args)
+    assert str(info.value) == f"{key}={raw!r}: not a finite number within 64 bits"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("9223372036854775807", 2**63 - 1), ("-9223372036854775808", -(2**63)), ("1.7e308", 1.7e308)])
+def test_numbers_at_the_edges_of_64_bits_are_accepted(raw: str, expected: float) -> None:
+    assert parse_assignments([f"x={raw}"], "--set") == {"x": expected}
+
+
+def test_a_dotted_option_given_as_text_must_be_finite() -> None:
+    from agilab_core.settings import fold_dotted
+
+    with pytest.raises(ConfigError, match=r"^cluster\.cores='nan': not a finite number within 64 bits$"):
+        fold_dotted({"cluster.cores": "nan"}, _ClusterOpts)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("ratio", float("nan"), "expected a finite number, got nan @ args.ratio"),
+        ("ratio", float("inf"), "expected a finite number, got inf @ args.ratio"),
+        ("ratio", 10**400, "is out of range for a float @ args.ratio"),
+        ("nfile", 1e308, "1e+308 is out of range for a 64-bit integer @ args.nfile"),
+        ("nfile", 2**63, "9223372036854775808 is out of range for a 64-bit integer @ args.nfile"),
+        ("nfile", 10**5000, "an integer of 16610 bits is out of range for a 64-bit integer @ args.nfile"),
+        ("nfile", "9" * 5000, "is out of range for a 64-bit integer @ args.nfile"),
+    ],
+    ids=["nan", "inf", "huge-int-float", "1e308-int", "2**63", "10**5000", "5000-digits"],
+)
+def test_number_fields_refuse_values_outside_their_type(field: str, value: object, expected: str) -> None:
+    message = _error({field: value}, source="f.toml")
+    assert message.startswith("f.toml: ") and message.endswith(expected)
+    assert len(message) < 200
+
+
+@given(st.text(max_size=30))
+def test_any_text_for_a_number_field_is_a_number_or_one_config_error(raw: str) -> None:
+    for key in ("nfile", "ratio"):
+        try:
+            args = structure(parse_assignments([f"{key}={raw}"], "--set", Args), Args, "--set")
+        except ConfigError as exc:
+            assert "\n" not in str(exc)
+        else:
+            value = getattr(args, key)
+            assert isinstance(value, (int, float)) and math.isfinite(value)
+
+
+# -- secret fields ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Tunnel:
+    host: str = "h"
+    key: str = attrs.field(default="", metadata={"secret": True})
+
+
+@attrs.frozen
+class Connection:
+    user: str = "u"
+    password: str = attrs.field(default="", metadata={"secret": True})
+    tunnel: Tunnel = Tunnel()
+    backup: Tunnel | None = None
+    token: str = attrs.field(default="", metadata={"secret": False})
+
+
+def test_secret_fields_lists_marked_fields_by_dotted_name() -> None:
+    from agilab_core.settings import secret_fields
+
+    assert secret_fields(Connection) == {"password", "tunnel.key", "backup.key"}
+    assert secret_fields(Tunnel) == {"key"}
+    assert secret_fields(Args) == set()
+    assert secret_fields(dict) == set()
+
+
+@attrs.define
+class Node:
+    secret: str = attrs.field(default="", metadata={"secret": True})
+    child: Node | None = None
+
+
+def test_secret_fields_of_a_recursive_class_ends() -> None:
+    from agilab_core.settings import secret_fields
+
+    assert secret_fields(Node) == {"secret"}

@@ -4,10 +4,17 @@ One cattrs converter does every conversion in the kernel (settings, executor
 options, manifest records), so a value means the same thing everywhere. Every
 problem is reported as ``<source>: <problem> @ <field>`` on one line, where the
 source is a file path or a command-line flag.
+
+Numbers are checked for what they will be used as: an ``int`` field takes a
+64-bit integer, a ``float`` field a finite number, and a number typed as text
+(``--set``/``-o``) must be finite whatever its field, so ``nan``, ``inf`` or
+``1e400`` never reach a run. A field marked ``attrs.field(metadata={"secret":
+True})`` is listed by :func:`secret_fields`, so evidence can leave it out.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 import types
@@ -31,19 +38,44 @@ converter.register_structure_hook(Path, lambda v, _: Path(v))
 converter.register_unstructure_hook(Path, str)
 
 
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _shown(value: Any) -> str:
+    """``repr`` that stays short (and works) for integers of thousands of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 96:
+        return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, str) and len(value) > 40:
+        return repr(value[:37] + "...")
+    return repr(value)
+
+
 def _strict_int(value: Any, _: type) -> int:
     # cattrs would turn 1.5 into 1 and True into 1: a typo must not pass as a number.
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"expected an integer, got {value!r}")
+        raise ValueError(f"expected an integer, got {_shown(value)}")
     if isinstance(value, str):
-        return int(value.strip())
-    return int(value)
+        text = value.strip()
+        if len(text.lstrip("+-").replace("_", "")) > 19:  # beyond 64 bits, and int() of 5000 digits refuses
+            raise ValueError(f"{_shown(value)} is out of range for a 64-bit integer")
+        number = int(text)
+    else:
+        number = int(value)
+    if not INT_MIN <= number <= INT_MAX:
+        raise ValueError(f"{_shown(value)} is out of range for a 64-bit integer")
+    return number
 
 
 def _strict_float(value: Any, _: type) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{_shown(value)} is out of range for a float") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {_shown(value)}")
+    return number
 
 
 def _strict_bool(value: Any, _: type) -> bool:
@@ -73,7 +105,22 @@ def unstructure(obj: Any) -> Any:
     return converter.unstructure(obj)
 
 
+def _validator_message(exc: BaseException) -> str | None:
+    """attrs validators raise ``(message, attribute, expected, value)``: say it in words."""
+    args = exc.args
+    if len(args) < 2 or not isinstance(args[1], attrs.Attribute):
+        return None
+    name = args[1].name
+    if len(args) == 4 and isinstance(args[2], (list, tuple, set, frozenset, dict)) and "must be in" in str(args[0]):
+        choices = ", ".join(str(c) for c in args[2])
+        return f"{name}: {_shown(args[3])} is not one of {choices}"
+    return f"{name}: {str(args[0]).strip().splitlines()[0]}" if str(args[0]).strip() else f"{name}: invalid value"
+
+
 def _format(exc: BaseException, type_: Any) -> str:
+    attrs_message = _validator_message(exc)
+    if attrs_message:
+        return attrs_message
     if isinstance(exc, ForbiddenExtraKeysError):
         return f"unknown field(s) {', '.join(sorted(exc.extra_fields))}"
     if isinstance(exc, KeyError):
@@ -139,14 +186,39 @@ def split_assignments(pairs: list[str] | tuple[str, ...], flag: str) -> dict[str
     return out
 
 
+def _finite(value: Any) -> bool:
+    """No NaN, no infinity, no integer beyond 64 bits, at any depth."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return INT_MIN <= value <= INT_MAX
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def _parsed_number(key: str, raw: str, field_type: Any) -> Any:
+    """``parse_value`` that refuses, naming ``key``, a number no field can take."""
+    value = parse_value(raw, field_type)
+    if not _finite(value):
+        raise ConfigError(f"{key}={_shown(raw)}: not a finite number within 64 bits")
+    return value
+
+
 def typed_values(values: Mapping[str, Any] | None, cls: type | None) -> dict[str, Any]:
-    """Text values parsed by the type of ``cls``'s field of the same name; others kept."""
+    """Text values parsed by the type of ``cls``'s field of the same name; others kept.
+
+    A text value read as ``nan``, an infinity or an integer beyond 64 bits is a
+    :class:`ConfigError` naming its key, whatever the field's type.
+    """
     if not values:
         return {}
     types_by_name: dict[str, Any] = {}
     if cls is not None and attrs.has(cls):
         types_by_name = {f.name: f.type for f in attrs.fields(attrs.resolve_types(cls))}
-    return {k: parse_value(v, types_by_name.get(k)) if isinstance(v, str) else v for k, v in values.items()}
+    return {k: _parsed_number(k, v, types_by_name.get(k)) if isinstance(v, str) else v for k, v in values.items()}
 
 
 def fold_dotted(values: Mapping[str, Any] | None, cls: type | None) -> dict[str, Any]:
@@ -165,9 +237,32 @@ def fold_dotted(values: Mapping[str, Any] | None, cls: type | None) -> dict[str,
             continue
         value = out.pop(key)
         folded = dict(out.get(target) or {})
-        folded[sub] = parse_value(value, None) if isinstance(value, str) else value
+        folded[sub] = _parsed_number(key, value, None) if isinstance(value, str) else value
         out[target] = folded
     return out
+
+
+def secret_fields(cls: type, prefix: str = "") -> set[str]:
+    """Dotted names of the fields of ``cls`` marked ``metadata={"secret": True}``, nested classes included.
+
+    What evidence must not write: ``{"password", "ssh.key"}`` for a config whose
+    ``ssh`` field is itself an attrs class with a secret ``key``.
+    """
+    return _secrets(cls, prefix, set())
+
+
+def _secrets(cls: type, prefix: str, seen: set[type]) -> set[str]:
+    if not (isinstance(cls, type) and attrs.has(cls)) or cls in seen:
+        return set()
+    seen = seen | {cls}
+    found: set[str] = set()
+    for f in attrs.fields(attrs.resolve_types(cls)):
+        name = f"{prefix}{f.name}"
+        if f.metadata.get("secret"):
+            found.add(name)
+        for inner in (f.type, *typing.get_args(f.type)):
+            found |= _secrets(inner, f"{name}.", seen)
+    return found
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...], flag: str, cls: type | None = None) -> dict[str, Any]:
@@ -204,7 +299,9 @@ def load_settings(path: Path | None) -> AppSettings:
     if path is None or not path.exists():
         return AppSettings(path=path, args={}, cluster=ClusterSettings())
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except OSError as exc:
