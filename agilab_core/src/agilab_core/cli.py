@@ -2,13 +2,18 @@
 
 Exit codes scripts can rely on: 0 every item ok; 1 the run finished with failed
 items (or its executor broke mid-way); 2 usage, configuration or input error,
-nothing ran; 3 an internal error (a bug: rerun with ``--debug`` and report it).
-Errors are one line on stderr; ``--debug`` adds tracebacks.
+nothing ran; 3 an internal error (a bug: rerun with ``--debug`` and report it);
+130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM — both leave an
+``interrupted`` record. Errors are one line on stderr; ``--debug`` adds
+tracebacks. Everything printed from data (file names, values, messages) has
+its control characters and console markup escaped.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -22,6 +27,26 @@ from agilab_core.errors import AgilabError
 from agilab_core.settings import split_assignments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interruption so runs end the way Ctrl-C ends them."""
+
+
+def plain(value: Any) -> str:
+    """``value`` as text safe for a terminal: control characters shown as ``\\xNN``, never sent raw."""
+    text = value if isinstance(value, str) else str(value)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def safe(value: Any) -> str:
+    """``value`` for a rich console: :func:`plain`, with markup such as ``[/x]`` escaped."""
+    from rich.markup import escape
+
+    return escape(plain(value))
 
 
 class _State:
@@ -92,11 +117,23 @@ def plugins(as_json: bool) -> None:
     table = Table("name", "kind", "distribution", "version", "status", "error", box=None)
     colours = {"loaded": "green", "blocked": "yellow", "failed": "red"}
     for r in rows:
-        table.add_row(r["name"], r["kind"], r["distribution"], r["version"], f"[{colours[r['status']]}]{r['status']}[/]", r["error"] or "")
+        status = f"[{colours.get(r['status'], 'red')}]{safe(r['status'])}[/]"
+        table.add_row(safe(r["name"]), safe(r["kind"]), safe(r["distribution"]), safe(r["version"]), status, safe(r["error"] or ""))
     _console().print(table)
 
 
 # -- plan and run -------------------------------------------------------------------
+
+
+def _request(app: str | None, executor: str | None, workers: str | None, sets: tuple[str, ...], options: tuple[str, ...], home: Path | None, **more: Any) -> Any:
+    from agilab_core.runner import RunRequest
+
+    if not app:
+        raise click.UsageError("give an APP (or --resume RUN_ID)")
+    return RunRequest(
+        app=app, executor=executor, workers=workers, args=split_assignments(sets, "--set"),
+        executor_options=split_assignments(options, "-o"), home=home, **more,
+    )
 
 
 @cli.command()
@@ -105,7 +142,7 @@ def plan(app: str, executor: str | None, workers: str | None, sets: tuple[str, .
     """Show the work plan per worker slot; nothing is run."""
     from agilab_core.runner import Agi
 
-    result = Agi().get_distrib(app, executor, workers, split_assignments(sets, "--set"), split_assignments(options, "-o"), home)
+    result = Agi().get_distrib(_request(app, executor, workers, sets, options, home))
     data = result.to_dict()
     if as_json:
         _emit_json(data)
@@ -113,11 +150,11 @@ def plan(app: str, executor: str | None, workers: str | None, sets: tuple[str, .
     from rich.table import Table
 
     console = _console()
-    console.print(f"[bold]{data['app']}[/] on [bold]{data['executor']}[/] (--workers {data['workers']}): {data['items']} items")
+    console.print(f"[bold]{safe(data['app'])}[/] on [bold]{safe(data['executor'])}[/] (--workers {safe(data['workers'])}): {data['items']} items")
     table = Table("worker", "items", "weight", "expected load", "capacity", box=None)
     for slot in data["slots"]:
         cap = data["capacities"].get(slot["host"])
-        table.add_row(slot["worker"], str(len(slot["items"])), _human(slot["weight"]), f"{slot['load']:.4g}", f"{cap:.3g} B/s" if cap else "unmeasured")
+        table.add_row(safe(slot["worker"]), str(len(slot["items"])), _human(slot["weight"]), f"{slot['load']:.4g}", f"{cap:.3g} B/s" if cap else "unmeasured")
     console.print(table)
 
 
@@ -139,52 +176,60 @@ def install(app: str, executor: str | None, workers: str | None, cython: bool | 
     """Build APP's worker venv for an executor, or reuse it when nothing changed."""
     from agilab_core.runner import Agi
 
-    request = dict(app=app, executor=executor, workers=workers, cython=cython, executor_options=split_assignments(options, "-o"), home=home)
+    request = _request(app, executor, workers, (), options, home, cython=cython)
     if as_json:
-        _emit_json(Agi().install(**request).to_dict())
+        _emit_json(Agi().install(request).to_dict())
         return
-    with _console(stderr=True).status(f"packaging the worker of {app}") as status:
-        package = Agi().install(**request, report=status.update)
+    with _console(stderr=True).status(f"packaging the worker of {safe(app)}") as status:
+        package = Agi().install(request, report=lambda message: status.update(safe(message)))
     if package.kind == "inplace":
-        _console().print(f"{package.app}: workers run in the manager's environment [bold]{package.env_hash}[/] ({package.python}); nothing to build", soft_wrap=True)
+        _console().print(f"{safe(package.app)}: workers run in the manager's environment [bold]{package.env_hash}[/] ({safe(package.python)}); nothing to build", soft_wrap=True)
         return
     what = "reused" if package.cached else "built"
     where = package.venv or package.python
-    _console().print(f"{package.app}: worker environment [bold]{package.env_hash}[/] ({package.runtime}) {what} in {package.seconds:.2f} s: {where}", soft_wrap=True)
+    _console().print(f"{safe(package.app)}: worker environment [bold]{package.env_hash}[/] ({package.runtime}) {what} in {package.seconds:.2f} s: {safe(where)}", soft_wrap=True)
 
 
 @cli.command()
-@_run_options
+@click.argument("app", required=False)
+@click.option("--executor", "-e", help="Executor name (default from settings, else local).")
+@click.option("--workers", "-w", help="N, or HOST[:PORT]=N[,HOST=N...].")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an app argument.")
+@click.option("-o", "options", multiple=True, metavar="KEY=VALUE", help="Set an executor option.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_cython_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write outputs here instead of the run folder.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write outputs here instead of the run folder (empty, or an earlier output folder of APP).")
+@click.option("--resume", metavar="RUN_ID", help="Complete RUN_ID: run only its items that are not ok, into its output folder.")
+@_home_option
+@_debug_option
 def run(
-    app: str, executor: str | None, workers: str | None, sets: tuple[str, ...], options: tuple[str, ...], as_json: bool, home: Path | None, cython: bool | None, out: Path | None
+    app: str | None, executor: str | None, workers: str | None, sets: tuple[str, ...], options: tuple[str, ...], as_json: bool,
+    cython: bool | None, out: Path | None, resume: str | None, home: Path | None,
 ) -> None:
     """Run APP and record its evidence. Exit 0 all ok, 1 items failed, 2 bad request."""
     from agilab_core.runner import Agi
 
+    if resume and not app:
+        app = _app_of_run(resume, home)
+    request = _request(app, executor, workers, sets, options, home, out=out, cython=cython, resume=resume)
     agi = Agi()
-    request = dict(
-        app=app,
-        executor=executor,
-        workers=workers,
-        args=split_assignments(sets, "--set"),
-        executor_options=split_assignments(options, "-o"),
-        out=out,
-        home=home,
-        cython=cython,
-        report=lambda message: _console(stderr=True).print(message),
-    )
+    report = lambda message: _console(stderr=True).print(safe(message))  # noqa: E731
     if as_json:
-        result = agi.run(**request)
+        result = agi.run(request, report=report)
         _emit_json(result.to_dict())
     else:
-        result = _run_with_progress(agi, request)
+        result = _run_with_progress(agi, request, report)
         _print_summary(result)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
-def _run_with_progress(agi: Any, request: dict[str, Any]) -> Any:
+def _app_of_run(run_id: str, home: Path | None) -> str:
+    from agilab_core.runs import find_run, read_manifest
+
+    return str(read_manifest(find_run(_runs_root(home), run_id))["app"]["name"])
+
+
+def _run_with_progress(agi: Any, request: Any, report: Callable[[str], None]) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     progress = Progress(
@@ -200,7 +245,7 @@ def _run_with_progress(agi: Any, request: dict[str, Any]) -> Any:
     state: dict[str, Any] = {"failed": 0}
 
     def on_start(run: Any, total: int) -> None:
-        state["task"] = progress.add_task(f"{run.app} {run.run_id}", total=total, failed=0)
+        state["task"] = progress.add_task(f"{safe(run.app)} {run.run_id}", total=total, failed=0)
 
     def on_result(result: Any) -> None:
         if not result.ok:
@@ -210,7 +255,7 @@ def _run_with_progress(agi: Any, request: dict[str, Any]) -> Any:
             progress.advance(state["task"])
 
     with progress:
-        return agi.run(**request, on_start=on_start, on_result=on_result)
+        return agi.run(request, on_start=on_start, on_result=on_result, report=report)
 
 
 def _print_summary(result: Any) -> None:
@@ -218,20 +263,20 @@ def _print_summary(result: Any) -> None:
     colour = "green" if result.ok else "red"
     items = result.items
     console.print(
-        f"[{colour}]{result.status}[/] {result.app} run [bold]{result.run_id}[/] on {result.executor}: "
+        f"[{colour}]{result.status}[/] {safe(result.app)} run [bold]{result.run_id}[/] on {safe(result.executor)}: "
         f"{items['ok']}/{items['total']} items ok, {items['failed']} failed, {result.seconds:.2f} s"
     )
     if result.error:
-        console.print(f"[red]error:[/] {result.error}")
+        console.print(f"[red]error:[/] {safe(result.error)}")
     failed = result.failed()
     for r in failed[:10]:
-        console.print(f"  [red]failed[/] {r.item_id}: {r.error.type}: {r.error.message}" if r.error else f"  failed {r.item_id}")
+        console.print(f"  [red]failed[/] {safe(r.item_id)}: {safe(r.error.type)}: {safe(r.error.message)}" if r.error else f"  failed {safe(r.item_id)}")
         if _State.debug and r.error and r.error.traceback:
-            _console(stderr=True).print(r.error.traceback, markup=False)
+            _console(stderr=True).print(plain(r.error.traceback), markup=False)
     if len(failed) > 10:
         console.print(f"  ... and {len(failed) - 10} more (agilab show {result.run_id})")
-    console.print(f"manifest: {result.manifest}", soft_wrap=True)
-    console.print(f"outputs:  {result.outputs}", soft_wrap=True)
+    console.print(f"manifest: {safe(result.manifest)}", soft_wrap=True)
+    console.print(f"outputs:  {safe(result.outputs)}", soft_wrap=True)
 
 
 # -- runs and show ----------------------------------------------------------------------
@@ -240,7 +285,25 @@ def _print_summary(result: Any) -> None:
 def _runs_root(home: Path | None) -> Path:
     from agilab_core.env import default_home
 
-    return (home.expanduser() if home else default_home()) / "runs"
+    return (home.expanduser().absolute() if home else default_home()) / "runs"
+
+
+def _field(data: Any, *path: str) -> Any:
+    """``data[path[0]][path[1]]...``, or None where a level is missing or not a mapping (damaged evidence)."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _count(items: Any, key: str) -> int:
+    value = _field(items, key)
+    return value if isinstance(value, int) else 0
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) and value == value else "-"
 
 
 @cli.command()
@@ -249,22 +312,25 @@ def _runs_root(home: Path | None) -> Path:
 @_home_option
 @_debug_option
 def runs(app: str | None, as_json: bool, home: Path | None) -> None:
-    """List recorded runs (of APP, or of every app), oldest first."""
-    from agilab_core.evidence import list_runs
+    """List recorded runs (of APP, or of every app), oldest first; damaged records are named on stderr."""
+    from agilab_core.runs import list_runs
 
     root = _runs_root(home)
+    found, problems = list_runs(root, app)
+    for problem in problems:
+        click.echo(f"warning: {plain(problem)}", err=True)
     rows = [
         {
-            "run_id": m.get("run_id"),
-            "app": (m.get("app") or {}).get("name"),
-            "executor": (m.get("executor") or {}).get("name"),
-            "status": m.get("status"),
+            "run_id": m["run_id"],
+            "app": m["app"]["name"],
+            "executor": _field(m, "executor", "name"),
+            "status": m["status"],
             "items": m.get("items"),
             "started": m.get("started"),
             "seconds": m.get("seconds"),
-            "manifest": str(root / (m.get("app") or {}).get("name", "") / m.get("run_id", "") / "manifest.json"),
+            "manifest": str(root / m["app"]["name"] / m["run_id"] / "manifest.json"),
         }
-        for m in list_runs(root, app)
+        for m in found
     ]
     if as_json:
         _emit_json(rows)
@@ -272,15 +338,14 @@ def runs(app: str | None, as_json: bool, home: Path | None) -> None:
     from rich.table import Table
 
     table = Table(box=None)
-    widest = max((len(r["run_id"] or "") for r in rows), default=3)
+    widest = max((len(r["run_id"]) for r in rows), default=3)
     table.add_column("run", no_wrap=True, min_width=widest)  # ids are what `agilab show` needs: never cut
     for name in ("app", "executor", "status", "items ok", "seconds", "started"):
         table.add_column(name)
     for r in rows:
-        items = r["items"] or {}
         table.add_row(
-            r["run_id"], r["app"], r["executor"], r["status"], f"{items.get('ok', 0)}/{items.get('total', 0)}",
-            f"{r['seconds']:.2f}" if r["seconds"] is not None else "-", _when(r["started"]),
+            safe(r["run_id"]), safe(r["app"]), safe(r["executor"] or "-"), safe(r["status"]),
+            f"{_count(r['items'], 'ok')}/{_count(r['items'], 'total')}", _seconds(r["seconds"]), _when(r["started"]),
         )
     _console().print(table)
 
@@ -292,34 +357,47 @@ def runs(app: str | None, as_json: bool, home: Path | None) -> None:
 @_debug_option
 def show(run_id: str, as_json: bool, home: Path | None) -> None:
     """Show one run (a unique prefix of its id is enough)."""
-    from agilab_core.evidence import find_run, read_manifest
+    from agilab_core.runs import find_run, read_run
 
     path = find_run(_runs_root(home), run_id)
-    m = read_manifest(path)
+    m = read_run(path)
     if as_json:
         _emit_json(m)
         return
     console = _console()
-    items = m.get("items", {})
-    console.print(f"[bold]{m['run_id']}[/] {m['app']['name']} {m['app'].get('version', '')} on {m['executor']['name']} (--workers {m.get('workers')})")
-    console.print(f"status: {m['status']}, {items.get('ok', 0)}/{items.get('total', 0)} items ok, started {_when(m.get('started'))}, {m.get('seconds') or 0:.2f} s")
-    console.print(f"environment: {m.get('environment', {}).get('hash')}")
+    items = m.get("items")
+    version = _field(m, "app", "version") or ""
+    console.print(f"[bold]{safe(m['run_id'])}[/] {safe(m['app']['name'])} {safe(version)} on {safe(_field(m, 'executor', 'name'))} (--workers {safe(m.get('workers'))})")
+    console.print(
+        f"status: {safe(m['status'])}, {_count(items, 'ok')}/{_count(items, 'total')} items ok, "
+        f"started {_when(m.get('started'))}, {_seconds(m.get('seconds') or 0)} s"
+    )
+    console.print(f"environment: {safe(_field(m, 'environment', 'hash'))}")
+    if m.get("resumed_from"):
+        console.print(f"resumed from: {safe(m['resumed_from'])}")
     if m.get("error"):
-        console.print(f"[red]error:[/] {m['error']}")
-    for r in m.get("results", []):
-        if r.get("status") != "ok":
-            err = r.get("error") or {}
-            console.print(f"  [red]failed[/] {r['item_id']}: {err.get('type')}: {err.get('message')}")
+        console.print(f"[red]error:[/] {safe(m['error'])}")
+    results = m.get("results")
+    for r in results if isinstance(results, list) else []:
+        if isinstance(r, dict) and r.get("status") != "ok":
+            err = r.get("error") if isinstance(r.get("error"), dict) else {}
+            console.print(f"  [red]failed[/] {safe(r.get('item_id'))}: {safe(err.get('type'))}: {safe(err.get('message'))}")
             if _State.debug and err.get("traceback"):
-                console.print(err["traceback"], markup=False)
+                console.print(plain(err["traceback"]), markup=False)
+    unfinished = m.get("unfinished")
+    if isinstance(unfinished, list) and unfinished:
+        console.print(f"unfinished: {len(unfinished)} items (agilab run --resume {safe(m['run_id'])})")
     if m.get("summary"):
-        console.print_json(json.dumps(m["summary"], default=str))
-    console.print(f"manifest: {path}", soft_wrap=True)
-    console.print(f"outputs:  {m.get('outputs')}", soft_wrap=True)
+        console.print(safe(json.dumps(m["summary"], default=str, indent=2)))
+    console.print(f"manifest: {safe(path)}", soft_wrap=True)
+    console.print(f"outputs:  {safe(m.get('outputs'))}", soft_wrap=True)
 
 
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+def _when(ts: Any) -> str:
+    try:
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "-"
 
 
 def _human(n: float) -> str:
@@ -333,32 +411,37 @@ def _human(n: float) -> str:
 # -- entry point ----------------------------------------------------------------------------
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps errors to one line and a documented exit code."""
     argv = sys.argv[1:] if argv is None else argv
     _State.debug = "--debug" in argv
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(args=argv, prog_name="agilab", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {plain(exc.format_message())}", err=True)
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(EXIT_SIGTERM)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_SIGINT)
     except AgilabError as exc:
         if _State.debug:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {plain(exc)}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - a bug: one line unless --debug
         if _State.debug:
             traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {plain(exc)} (rerun with --debug for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)
 

@@ -43,8 +43,8 @@ from agilab_core.executor import Executor, ExecutorSpec
 from agilab_core.packaging import WorkerPackage
 from agilab_core.plan import WorkersSpec, WorkPlan
 from agilab_core.plugins import Registry, load_plugins
-from agilab_core.settings import AppSettings, build_args, fold_dotted, structure, typed_values, unstructure
 from agilab_core.resume import PreviousRun
+from agilab_core.settings import AppSettings, build_args, fold_dotted, structure, typed_values, unstructure
 from agilab_core.task import WorkerTask
 
 DEFAULT_EXECUTOR = "local"
