@@ -101,3 +101,56 @@ def test_missing_packaged_settings_is_a_config_error_naming_the_app(
         seed_settings(AgiEnv("envapp", tmp_path), _spec(settings))
     assert str(info.value).startswith("app envapp: packaged settings")
     assert repr(settings) in str(info.value)
+
+
+# -- home made absolute once, and told in one line when it cannot be ------------------
+
+
+def test_a_relative_agilab_home_is_made_absolute_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGILAB_HOME", "rel/../homes/h")
+    env = resolve_env(_spec(None), {})
+    assert env.home == tmp_path / "homes" / "h"
+    monkeypatch.chdir("/")  # a later change of folder does not move home
+    assert env.runs_dir == tmp_path / "homes" / "h" / "runs" / "envapp"
+
+
+def test_a_relative_home_override_is_made_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_env(_spec(None), {"home": "./h"}).home == tmp_path / "h"
+
+
+@pytest.mark.parametrize(("override", "variable", "source"), [("~nosuchuser-agilab/x", None, "--home"), (None, "~nosuchuser-agilab/x", "AGILAB_HOME")])
+def test_an_unknown_user_in_home_is_one_line(monkeypatch: pytest.MonkeyPatch, override, variable, source) -> None:
+    if variable:
+        monkeypatch.setenv("AGILAB_HOME", variable)
+    with pytest.raises(ConfigError) as info:
+        resolve_env(_spec(None), {"home": override} if override else {})
+    assert str(info.value) == f"{source} '~nosuchuser-agilab/x': cannot expand '~nosuchuser-agilab' (no such user or no home folder)"
+
+
+@pytest.mark.parametrize("how", ["override", "variable"])
+def test_a_home_that_is_a_file_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str) -> None:
+    home = tmp_path / "home.txt"
+    home.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("AGILAB_HOME", str(home))
+    with pytest.raises(ConfigError) as info:
+        resolve_env(_spec(None), {"home": str(home)} if how == "override" else {})
+    source = "--home" if how == "override" else "AGILAB_HOME"
+    assert str(info.value) == f"{source} {home}: is a file, not a folder"
+
+
+def test_a_home_with_a_nul_character_is_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^--home '/tmp/a\\x00b': a path cannot contain a NUL character$"):
+        resolve_env(_spec(None), {"home": "/tmp/a\x00b"})
+
+
+def test_a_relative_shared_wenv_is_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGILAB_WENV", "shared/wenv")
+    assert AgiEnv("a", tmp_path / "h").wenv_dir == tmp_path / "shared" / "wenv"
+
+
+def test_resolve_path_with_an_unknown_user_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^'~nosuchuser-agilab/in': cannot expand '~nosuchuser-agilab'"):
+        AgiEnv("a", tmp_path).resolve_path("~nosuchuser-agilab/in")

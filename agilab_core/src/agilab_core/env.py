@@ -1,6 +1,9 @@
 """``AgiEnv``: which app, which settings file, which folders.
 
-Home is ``$AGILAB_HOME`` or ``~/.agilab``. On first use of an app its packaged
+Home is ``--home`` (``home=``), else ``$AGILAB_HOME``, else ``~/.agilab``. It is
+made absolute once, when the environment is resolved: a relative home is taken
+from the current folder at that moment, so a later ``chdir`` (or a worker
+started elsewhere) still finds the same folder. On first use of an app its packaged
 ``app_settings.toml`` is copied to ``<home>/apps/<app>/app_settings.toml``; from
 then on that copy is the user's to edit and the kernel reads overrides from it.
 """
@@ -24,8 +27,48 @@ from agilab_core.settings import AppSettings, load_settings
 SETTINGS_FILE = "app_settings.toml"
 
 
+def absolute_path(value: str | os.PathLike[str], source: str) -> Path:
+    """``value`` with ``~`` expanded, made absolute against the current folder (``..`` folded).
+
+    :class:`ConfigError` names ``source`` (a flag or variable) for an unknown
+    ``~user`` or a current folder that no longer exists.
+    """
+    if "\x00" in str(value):
+        raise ConfigError(f"{source} {str(value)!r}: a path cannot contain a NUL character")
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:
+        user = str(value).partition("/")[0]
+        raise ConfigError(f"{source} {str(value)!r}: cannot expand {user!r} (no such user or no home folder)") from None
+    if path.is_absolute():
+        return Path(os.path.normpath(path))
+    try:
+        return Path(os.path.abspath(path))
+    except OSError as exc:
+        raise ConfigError(f"{source} {str(value)!r}: relative to a current folder that is gone ({exc.strerror})") from None
+
+
+def resolve_home(value: str | os.PathLike[str] | None = None, source: str = "--home") -> Path:
+    """The home folder, absolute: ``value``, else ``$AGILAB_HOME``, else ``~/.agilab``.
+
+    A home that exists but is not a folder is a :class:`ConfigError`.
+    """
+    if value:
+        home = absolute_path(value, source)
+    elif os.environ.get("AGILAB_HOME"):
+        source = "AGILAB_HOME"
+        home = absolute_path(os.environ["AGILAB_HOME"], source)
+    else:
+        source = "home"
+        home = absolute_path(Path("~") / ".agilab", "home")
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"{source} {home}: is a file, not a folder")
+    return home
+
+
 def default_home() -> Path:
-    return Path(os.environ.get("AGILAB_HOME") or Path.home() / ".agilab").expanduser()
+    """``$AGILAB_HOME`` or ``~/.agilab``, absolute (see :func:`resolve_home`)."""
+    return resolve_home(None)
 
 
 @attrs.frozen
@@ -55,7 +98,7 @@ class AgiEnv:
     def wenv_dir(self) -> Path:
         """Worker venvs: ``$AGILAB_WENV`` if set (content-addressed, so homes may share it), else ``<home>/wenv``."""
         shared = os.environ.get("AGILAB_WENV")
-        return Path(shared).expanduser() if shared else self.home / "wenv"
+        return absolute_path(shared, "AGILAB_WENV") if shared else self.home / "wenv"
 
     @property
     def capacity_path(self) -> Path:
@@ -63,7 +106,10 @@ class AgiEnv:
 
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         """An absolute or ``~`` path as is; a relative one under home."""
-        path = Path(value).expanduser()
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError:
+            raise ConfigError(f"{str(value)!r}: cannot expand {str(value).partition('/')[0]!r} (no such user or no home folder)") from None
         return path if path.is_absolute() else self.home / path
 
     def settings(self) -> AppSettings:
@@ -97,8 +143,7 @@ def seed_settings(env: AgiEnv, spec: AppSpec) -> None:
 
 @hookimpl(trylast=True)
 def resolve_env(app: AppSpec, overrides: dict[str, Any]) -> AgiEnv:
-    """Default environment: home from ``overrides['home']``, ``$AGILAB_HOME`` or ``~/.agilab``."""
-    home = overrides.get("home")
-    env = AgiEnv(app=app.name, home=Path(home).expanduser() if home else default_home())
+    """Default environment: home from ``overrides['home']``, ``$AGILAB_HOME`` or ``~/.agilab``, made absolute."""
+    env = AgiEnv(app=app.name, home=resolve_home(overrides.get("home")))
     seed_settings(env, app)
     return env
