@@ -1,0 +1,251 @@
+"""Secrets never reach a manifest, journal, log line, error or terminal.
+
+Two ways a secret is recognised:
+
+* by **name**: the value of a field whose name looks like a credential
+  (:func:`is_secret_name`), or whose dotted path is declared secret
+  (``attrs.field(metadata={"secret": True})`` becomes such a path);
+* by **value**: whatever the field is called, the password in a URL's userinfo
+  (``tcp://user:pw@host``), a bearer token, a ``-----BEGIN ... PRIVATE KEY-----``
+  block, a ``password=...`` pair in text, a few well-known token formats, and
+  any literal value the caller already knows is secret.
+
+Everything recognised is replaced by :data:`MASK`; the rest (keys, list
+lengths, user names, hosts, ports, paths) is kept so the evidence stays useful.
+Redaction is idempotent: redacting twice gives the same result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+#: Literal secrets shorter than this are not searched for in free text: they
+#: would mask every occurrence of a common letter or digit.
+MIN_LITERAL = 4
+
+# -- the key rule ----------------------------------------------------------------
+
+_SECRET_WORDS = frozenset(
+    "password passwords passwd pass pwd passphrase passcode secret secrets token tokens"
+    " credential credentials creds apikey privatekey authorization cookie cookies".split()
+)
+# Compound words written without a separator ("dbpassword", "authtoken").
+_SECRET_SUFFIXES = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey")
+_KEY_WORDS = frozenset({"key", "keys"})
+# key/keys is a credential next to one of these: private_key, ssh_key, client_keys, key_file.
+_KEY_BEFORE = frozenset(
+    "private ssh client api access secret signing encryption decryption master session auth account"
+    " service license shared user".split()
+)
+_KEY_AFTER = frozenset("file files path paths data pem material pair passphrase".split())
+# A name that measures a secret is not one: max_tokens, token_count, password_min_length.
+_MEASURE_WORDS = frozenset(
+    "count counts num number max min len length size limit total timeout ttl expiry expires seconds days".split()
+)
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def _words(name: str) -> list[str]:
+    """``"sshPrivate_KEY-file"`` -> ``["ssh", "private", "key", "file"]``."""
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field called ``name`` holds a credential.
+
+    The name is split into words (snake_case, kebab-case, camelCase, dots).
+    Secret when a word is a secret word (password, pass, pwd, secret, token,
+    credentials, apikey...) or ends with one (``dbpassword``), or when
+    ``key``/``keys`` stands alone (``key``) or next to a credential word
+    (``private_key``, ``ssh_key``, ``client_keys``, ``key_file``, ``sshkey``).
+    Not secret: ``keys``, ``key_count``, ``monkey``, ``primary_key``,
+    ``max_tokens`` (a word like count/max/length/timeout makes it a measure).
+    """
+    words = _words(str(name))
+    if not words or any(w in _MEASURE_WORDS for w in words):
+        return False
+    if words == ["key"]:
+        return True
+    for i, word in enumerate(words):
+        if word in _SECRET_WORDS or word.endswith(_SECRET_SUFFIXES):
+            return True
+        if word in _KEY_WORDS:
+            before = words[i - 1] if i > 0 else ""
+            after = words[i + 1] if i + 1 < len(words) else ""
+            if before in _KEY_BEFORE or after in _KEY_AFTER:
+                return True
+        for stem in ("keys", "key"):  # sshkey, clientkeys, keyfile
+            if word.endswith(stem) and word[: -len(stem)] in _KEY_BEFORE:
+                return True
+            if word.startswith(stem) and word[len(stem):] in _KEY_AFTER:
+                return True
+    return False
+
+
+# -- secrets by value ----------------------------------------------------------------
+
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\Z)", re.DOTALL
+)
+# scheme://userinfo@ : userinfo runs to the last "@" before the path, query, fragment or a space.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#\"'<>\\]*)@")
+_BEARER = re.compile(r"(?P<scheme>\bbearer\s+)(?P<token>[A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
+_KNOWN_TOKENS = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}"
+    r"|github_pat_[A-Za-z0-9_]{20,}"
+    r"|glpat-[A-Za-z0-9_\-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9\-]{10,}"
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}"
+    r"|sk-[A-Za-z0-9_\-]{20,}"
+    r"|eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*)"
+)
+# name=value, name: value, name='value', "name": "value" in text (log lines, reprs); only
+# names with a credential stem match, so a harmless pair never swallows a secret one.
+_PAIR = re.compile(
+    r"(?<![\w/.\-])(?P<name>(?i:(?=[A-Za-z_])[\w.\-]*?(?:pass|pwd|secret|token|cred|key|auth|cookie)[\w.\-]*))"
+    r"(?P<nq>[\"']?)(?P<sep>\s*[=:]\s*)"
+    r"(?P<scheme>(?i:bearer|basic|digest|token)\s+)?"
+    r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n]*)(?P=q)|(?P<bare>[^\s,;)\]}\"']+))"
+)
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9\-._~+/=%]+$")
+
+
+def _looks_like_token(text: str) -> bool:
+    """A bare URL userinfo that is a token rather than a user name (``https://TOKEN@host``)."""
+    if _KNOWN_TOKENS.fullmatch(text):
+        return True
+    return (
+        len(text) >= 16
+        and bool(_TOKEN_CHARS.match(text))
+        and any(c.isalpha() for c in text)
+        and any(c.isdigit() for c in text)
+    )
+
+
+class _Redactor:
+    """One redaction pass; remembers every secret it masked (see :func:`secret_values`)."""
+
+    def __init__(self, secret_paths: Iterable[str] = (), secrets: Iterable[str] = ()) -> None:
+        self.paths = [tuple(p.split(".")) for p in secret_paths if p]
+        literals = sorted({s for s in secrets if isinstance(s, str) and s and s not in MASK}, key=len, reverse=True)
+        self.literal = re.compile("|".join(map(re.escape, literals))) if literals else None
+        self.found: set[str] = set()
+
+    # -- text ------------------------------------------------------------------
+
+    def _hide(self, secret: str) -> str:
+        if secret and secret != MASK:
+            self.found.add(secret)
+        return MASK
+
+    def text(self, text: str) -> str:
+        text = _PRIVATE_KEY.sub(lambda m: self._hide(m.group(0)), text)
+        text = _URL_USERINFO.sub(self._userinfo, text)
+        text = _BEARER.sub(lambda m: m.group("scheme") + self._hide(m.group("token")), text)
+        text = _KNOWN_TOKENS.sub(lambda m: self._hide(m.group(0)), text)
+        text = _PAIR.sub(self._pair, text)
+        if self.literal is not None:
+            text = self.literal.sub(lambda m: self._hide(m.group(0)), text)
+        return text
+
+    def _userinfo(self, m: re.Match[str]) -> str:
+        user, colon, password = m.group("userinfo").partition(":")
+        if _looks_like_token(user):
+            user = self._hide(user)
+        if colon and password and password != MASK:
+            password = self._hide(password)
+        return f"{m.group('scheme')}{user}{colon}{password}@"
+
+    def _pair(self, m: re.Match[str]) -> str:
+        value = m.group("quoted") if m.group("q") else m.group("bare")
+        if not value or value == MASK or not is_secret_name(m.group("name")):
+            return m.group(0)
+        self._hide(value)
+        q = m.group("q") or ""
+        return f"{m.group('name')}{m.group('nq')}{m.group('sep')}{m.group('scheme') or ''}{q}{MASK}{q}"
+
+    # -- structures --------------------------------------------------------------
+
+    def _secret_path(self, path: tuple[str, ...]) -> bool:
+        return any(
+            len(p) == len(path) and all(a == "*" or a == b for a, b in zip(p, path, strict=True)) for p in self.paths
+        )
+
+    def value(self, obj: Any, path: tuple[str, ...] = (), seen: frozenset[int] = frozenset()) -> Any:
+        if obj is None or isinstance(obj, bool):
+            return obj
+        if isinstance(obj, (int, float)):
+            return obj
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, (Mapping, list, tuple, set, frozenset)):
+            if id(obj) in seen:
+                return "<cycle>"
+            seen = seen | {id(obj)}
+            if isinstance(obj, Mapping):
+                out: dict[str, Any] = {}
+                for key, item in obj.items():
+                    name = key if isinstance(key, str) else str(key)
+                    where = (*path, name)
+                    if is_secret_name(name) or self._secret_path(where):
+                        out[self.text(name)] = self.mask(item, seen)
+                    else:
+                        out[self.text(name)] = self.value(item, where, seen)
+                return out
+            items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+            return [self.value(item, path, seen) for item in items]
+        return self.text(str(obj))
+
+    def mask(self, obj: Any, seen: frozenset[int] = frozenset()) -> Any:
+        """Every non-empty leaf of ``obj`` masked; None, "", booleans and empty containers kept."""
+        if obj is None or isinstance(obj, bool) or (isinstance(obj, str) and not obj):
+            return obj
+        if isinstance(obj, (Mapping, list, tuple, set, frozenset)):
+            if id(obj) in seen:
+                return "<cycle>"
+            seen = seen | {id(obj)}
+            if isinstance(obj, Mapping):
+                return {self.text(str(k)): self.mask(v, seen) for k, v in obj.items()}
+            items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+            return [self.mask(item, seen) for item in items]
+        return self._hide(obj if isinstance(obj, str) else str(obj))
+
+
+# -- public API ---------------------------------------------------------------------
+
+
+def redact(obj: Any, secret_paths: Iterable[str] = (), *, secrets: Iterable[str] = ()) -> Any:
+    """A JSON-able copy of ``obj`` with every secret replaced by ``"***"``.
+
+    Values of secret-looking keys (:func:`is_secret_name`) and of the dotted
+    ``secret_paths`` (``"args.db_password"``; ``*`` matches any key; list
+    items are passed through) are masked leaf by leaf, keeping the shape;
+    None and empty values stay as they are. In every other string, URL
+    credentials, bearer tokens, private key blocks, ``password=...`` pairs,
+    well-known token formats and the literal ``secrets`` are masked. Tuples
+    and sets become lists, other objects their ``str``. Never raises on JSON
+    input; the input is not modified.
+    """
+    return _Redactor(secret_paths, secrets).value(obj)
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` (an error, a log line, a traceback) with URL credentials, tokens,
+    key blocks, ``password=...`` pairs and the literal ``secrets`` masked."""
+    return _Redactor((), secrets).text(text)
+
+
+def secret_values(obj: Any, secret_paths: Iterable[str] = ()) -> frozenset[str]:
+    """The secret strings :func:`redact` would mask in ``obj``, to pass as
+    ``secrets`` to :func:`redact_text` for log lines and errors.
+
+    Values shorter than :data:`MIN_LITERAL` characters are left out: searched
+    for in free text, they would mask every occurrence of a common letter.
+    """
+    redactor = _Redactor(secret_paths)
+    redactor.value(obj)
+    return frozenset(s for s in redactor.found if len(s) >= MIN_LITERAL)
+
