@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from agilab_core.app import WorkItem
 from agilab_core.errors import UsageError
-from agilab_core.plan import LOCALHOST, HostWorkers, WorkerSlot, WorkersSpec, WorkPlan, balance
+from agilab_core.plan import LOCALHOST, MAX_FORCED, MAX_PER_HOST, MAX_TOTAL, HostWorkers, WorkerSlot, WorkersSpec, WorkPlan, balance
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -119,9 +119,83 @@ def test_parse_of_str_round_trips(spec: WorkersSpec) -> None:
     assert WorkersSpec.parse(str(spec)) == spec
 
 
-@given(st.integers(1, 10_000))
+@given(st.integers(1, MAX_PER_HOST))
 def test_local_count_round_trips(n: int) -> None:
     assert str(WorkersSpec.parse(str(n))) == str(n)
+
+
+@given(st.integers(1, MAX_FORCED))
+def test_a_forced_local_count_round_trips(n: int) -> None:
+    assert str(WorkersSpec.parse(str(n), force=True)) == str(n)
+
+
+# -- counts beyond reason ------------------------------------------------------------
+
+
+@pytest.fixture(autouse=False)
+def unforced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGILAB_FORCE_WORKERS", raising=False)
+
+
+@pytest.mark.usefixtures("unforced")
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1025", "--workers '1025': 1025 workers on localhost is more than 1024 per host (set AGILAB_FORCE_WORKERS=1 if you mean it)"),
+        ("a=1000,b=1000,c=1000,d=1000,e=97", "--workers 'a=1000,b=1000,c=1000,d=1000,e=97': 4097 workers is more than 4096 in all (set AGILAB_FORCE_WORKERS=1 if you mean it)"),
+        ("h=2000", "--workers 'h=2000': 2000 workers on h is more than 1024 per host (set AGILAB_FORCE_WORKERS=1 if you mean it)"),
+    ],
+)
+def test_counts_beyond_reason_are_refused_in_one_line_unless_forced(text: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UsageError) as info:
+        WorkersSpec.parse(text)
+    assert str(info.value) == message
+    assert WorkersSpec.parse(text, force=True).total == sum(h.count for h in WorkersSpec.parse(text, force=True).hosts)
+    monkeypatch.setenv("AGILAB_FORCE_WORKERS", "1")
+    assert WorkersSpec.parse(text) == WorkersSpec.parse(text, force=True)
+
+
+@pytest.mark.usefixtures("unforced")
+def test_the_limits_themselves_are_allowed() -> None:
+    assert WorkersSpec.parse(str(MAX_PER_HOST)).total == MAX_PER_HOST
+    assert WorkersSpec.parse("a=1024,b=1024,c=1024,d=1024").total == MAX_TOTAL
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("text", ["99999999999999999999", "h=99999999999999999999", "9" * 5000, "1000001"])
+def test_a_count_no_plan_can_hold_returns_at_once_with_one_line(text: str, force: bool) -> None:
+    with pytest.raises(UsageError) as info:
+        WorkersSpec.parse(text, force=force)
+    message = str(info.value)
+    assert "more than a plan can hold (1000000)" in message and len(message) < 200
+
+
+def test_forced_counts_still_stop_at_what_a_plan_can_hold() -> None:
+    with pytest.raises(UsageError, match=r"2000000 workers is more than a plan can hold \(1000000\)$"):
+        WorkersSpec.parse("a=1000000,b=1000000", force=True)
+
+
+def test_a_huge_integer_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="an integer of 16610 bits is not a worker count"):
+        WorkersSpec.parse(10**5000)
+    with pytest.raises(UsageError, match=r"^--workers '-3': expected N"):
+        WorkersSpec.parse(-3)
+
+
+def test_a_port_of_many_digits_is_out_of_range() -> None:
+    assert WorkersSpec.parse("h:" + "0" * 5000 + "22=1").hosts == (HostWorkers("h", 1, 22),)  # leading zeros: port 22
+    with pytest.raises(UsageError, match="out of range"):
+        WorkersSpec.parse("h:" + "9" * 5000 + "=1")
+
+
+@given(st.one_of(st.text(max_size=40), st.from_regex(r"[0-9a-z:=,\[\]@ .]{0,40}", fullmatch=True), st.integers().map(str)))
+def test_any_text_parses_or_is_a_usage_error(text: str) -> None:
+    try:
+        spec = WorkersSpec.parse(text)
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert 1 <= spec.total <= MAX_TOTAL
 
 
 # -- WorkPlan --------------------------------------------------------------------------
@@ -222,6 +296,14 @@ def test_non_positive_capacities_are_ignored() -> None:
     items = [WorkItem(f"i{n}", weight=1.0) for n in range(100)]
     slots = [WorkerSlot("a", 0), WorkerSlot("b", 0)]
     assert balance(items, slots, {"a": 0.0, "b": -3.0}) == balance(items, slots)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), -1.0, 0, True, "fast", None])
+def test_capacities_that_are_not_finite_positive_numbers_are_unmeasured(bad: object) -> None:
+    items = [WorkItem(f"i{n}", weight=float(n % 7 + 1)) for n in range(60)]
+    slots = [WorkerSlot("a", 0), WorkerSlot("b", 0), WorkerSlot("c", 0)]
+    measured = {"a": 3.0, "b": 1.0}
+    assert balance(items, slots, {**measured, "c": bad}) == balance(items, slots, measured)  # type: ignore[dict-item]
 
 
 def test_no_measured_capacity_splits_evenly() -> None:

@@ -1,7 +1,15 @@
-"""Worker slots, the ``--workers`` syntax, and the capacity-weighted balancer."""
+"""Worker slots, the ``--workers`` syntax, and the capacity-weighted balancer.
+
+A plan holds one slot per worker, so ``--workers`` is bounded: more than
+:data:`MAX_PER_HOST` workers on a host or :data:`MAX_TOTAL` in all is refused
+as a likely typo unless forced (``force=True``, or ``AGILAB_FORCE_WORKERS=1``);
+even forced, :data:`MAX_FORCED` slots is the most a plan can hold.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +21,12 @@ from agilab_core.errors import UsageError
 from agilab_core.hookspecs import hookimpl
 
 LOCALHOST = "localhost"
+#: Workers on one host, and in all, beyond which ``--workers`` needs forcing.
+MAX_PER_HOST = 1024
+MAX_TOTAL = 4096
+#: Slots a plan can hold even when forced.
+MAX_FORCED = 1_000_000
+FORCE_VARIABLE = "AGILAB_FORCE_WORKERS"
 _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)$")
 
 
@@ -49,21 +63,47 @@ class WorkersSpec:
     hosts: tuple[HostWorkers, ...]
 
     @classmethod
-    def parse(cls, text: str | int) -> WorkersSpec:
+    def parse(cls, text: str | int, force: bool = False) -> WorkersSpec:
+        """Parse ``--workers``; :class:`UsageError` (one line quoting the text) for anything else.
+
+        ``force`` (or ``AGILAB_FORCE_WORKERS=1``) allows more than
+        :data:`MAX_PER_HOST` workers on a host or :data:`MAX_TOTAL` in all.
+        """
+        if isinstance(text, int) and not isinstance(text, bool) and text.bit_length() > 64:  # str() of a huge int refuses
+            raise UsageError(f"--workers: an integer of {text.bit_length()} bits is not a worker count")
         text = str(text).strip()
         if text.isascii() and text.isdigit():
-            return cls((HostWorkers(LOCALHOST, _count(text, text)),))
-        hosts = []
-        for part in text.split(","):
-            where, sep, count = part.strip().rpartition("=")
-            if not sep or not where:
-                raise UsageError(f"--workers {text!r}: expected N or HOST[:PORT]=N[,HOST=N...], got {part.strip()!r}")
-            host, port = _host_port(where, text)
-            hosts.append(HostWorkers(host, _count(count, text), port))
-        seen = [(h.host, h.port) for h in hosts]
-        if len(set(seen)) != len(seen):
-            raise UsageError(f"--workers {text!r}: a host is listed twice")
-        return cls(tuple(hosts))
+            spec = cls((HostWorkers(LOCALHOST, _count(text, text)),))
+        else:
+            hosts = []
+            for part in text.split(","):
+                where, sep, count = part.strip().rpartition("=")
+                if not sep or not where:
+                    raise UsageError(f"--workers {_quoted(text)}: expected N or HOST[:PORT]=N[,HOST=N...], got {_quoted(part.strip())}")
+                host, port = _host_port(where, text)
+                hosts.append(HostWorkers(host, _count(count, text), port))
+            seen = [(h.host, h.port) for h in hosts]
+            if len(set(seen)) != len(seen):
+                raise UsageError(f"--workers {_quoted(text)}: a host is listed twice")
+            spec = cls(tuple(hosts))
+        spec._check_size(text, force or _forced())
+        return spec
+
+    def _check_size(self, text: str, force: bool) -> None:
+        if self.total > MAX_FORCED:
+            raise UsageError(f"--workers {_quoted(text)}: {self.total} workers is more than a plan can hold ({MAX_FORCED})")
+        if force:
+            return
+        crowded = next((h for h in self.hosts if h.count > MAX_PER_HOST), None)
+        if crowded is not None:
+            raise UsageError(
+                f"--workers {_quoted(text)}: {crowded.count} workers on {crowded.host} is more than {MAX_PER_HOST} per host"
+                f" (set {FORCE_VARIABLE}=1 if you mean it)"
+            )
+        if self.total > MAX_TOTAL:
+            raise UsageError(
+                f"--workers {_quoted(text)}: {self.total} workers is more than {MAX_TOTAL} in all (set {FORCE_VARIABLE}=1 if you mean it)"
+            )
 
     def __str__(self) -> str:
         if len(self.hosts) == 1 and self.hosts[0].host == LOCALHOST and self.hosts[0].port is None:
@@ -82,21 +122,33 @@ class WorkersSpec:
         return [WorkerSlot(h.host, i, h.port) for h in self.hosts for i in range(h.count)]
 
 
+def _forced() -> bool:
+    return os.environ.get(FORCE_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
+def _quoted(text: str) -> str:
+    """``repr`` of what the user typed, cut short when it is long."""
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 def _count(raw: str, text: str) -> int:
     raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise UsageError(f"--workers {text!r}: worker count must be a positive integer, got {raw!r}")
-    return int(raw)
+    digits = raw.lstrip("0")
+    if not (raw.isascii() and raw.isdigit() and digits):
+        raise UsageError(f"--workers {_quoted(text)}: worker count must be a positive integer, got {_quoted(raw)}")
+    if len(digits) > len(str(MAX_FORCED)):  # never int() thousands of digits
+        raise UsageError(f"--workers {_quoted(text)}: worker count {_quoted(raw)} is more than a plan can hold ({MAX_FORCED})")
+    return int(digits)
 
 
 def _host_port(where: str, text: str) -> tuple[str, int | None]:
     m = re.fullmatch(r"(\[[^\]]+\]|[^:\[\]]+)(?::(\d+))?", where.strip())
     if not m or not _HOST.match(m.group(1)):
-        raise UsageError(f"--workers {text!r}: invalid host {where.strip()!r}")
-    port = int(m.group(2)) if m.group(2) else None
-    if port is not None and not 0 < port < 65536:
-        raise UsageError(f"--workers {text!r}: port {port} out of range")
-    return m.group(1), port
+        raise UsageError(f"--workers {_quoted(text)}: invalid host {_quoted(where.strip())}")
+    digits = m.group(2).lstrip("0") if m.group(2) else None
+    if digits is not None and not (len(digits) <= 5 and 0 < int(digits or "0") < 65536):
+        raise UsageError(f"--workers {_quoted(text)}: port {m.group(2)[:12]} out of range")
+    return m.group(1), int(digits) if digits is not None else None
 
 
 @attrs.frozen
@@ -130,12 +182,13 @@ def balance(items: Sequence[WorkItem], slots: Sequence[WorkerSlot], capacities: 
     Items are taken heaviest first (ties keep input order) and each goes to the
     slot whose expected finish time ``(load + weight) / capacity`` is smallest.
     A host with no measured capacity gets the mean of the measured ones (1.0
-    when none is measured), so new hosts are neither starved nor flooded.
+    when none is measured), so new hosts are neither starved nor flooded; a
+    capacity that is not a finite positive number counts as unmeasured.
     With equal capacities the makespan is at most the ideal plus one item.
     """
     if not slots:
         raise UsageError("no worker slots to plan for")
-    capacities = {h: c for h, c in (capacities or {}).items() if c > 0}
+    capacities = {h: float(c) for h, c in (capacities or {}).items() if _measured(c)}
     default = sum(capacities.values()) / len(capacities) if capacities else 1.0
     caps = [capacities.get(s.host, default) for s in slots]
     loads = [0.0] * len(slots)
@@ -148,6 +201,10 @@ def balance(items: Sequence[WorkItem], slots: Sequence[WorkerSlot], capacities: 
         loads[best] += w
         assigned[best].append(items[i].id)
     return WorkPlan(tuple(slots), tuple(tuple(a) for a in assigned), tuple(loads))
+
+
+def _measured(capacity: object) -> bool:
+    return isinstance(capacity, (int, float)) and not isinstance(capacity, bool) and math.isfinite(capacity) and capacity > 0
 
 
 @hookimpl(trylast=True)
