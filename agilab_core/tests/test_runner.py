@@ -564,7 +564,7 @@ def test_executor_that_breaks_mid_run_gives_a_failed_run_with_the_reason(scripte
     result = scripted.run("probe", executor="scripted", executor_options={"mode": "crash"}, args={"count": 5})
     assert result.status == "failed"
     assert result.error == "RuntimeError: cluster vanished"
-    assert result.items == {"total": 2, "ok": 2, "failed": 0}
+    assert result.items == {"total": 5, "ok": 2, "failed": 0, "unfinished": 3}
     m = _manifest(result)
     assert m["status"] == "failed"
     assert m["error"] == "RuntimeError: cluster vanished"

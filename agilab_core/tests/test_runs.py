@@ -47,7 +47,7 @@ def test_a_run_whose_manager_is_gone_reads_as_interrupted_with_its_journal(tmp_p
     (path.parent / "items.jsonl").write_text(json.dumps({"item_id": "a", "status": "ok"}) + "\n" + '{"item_id": "b", "stat')
     m = read_run(path)
     assert m["status"] == "interrupted"
-    assert m["items"] == {"total": 1, "ok": 1, "failed": 0}
+    assert m["items"] == {"total": 3, "ok": 1, "failed": 0, "unfinished": 2}
     assert m["unfinished"] == ["b", "c"]
     assert "ended before the run finished" in m["error"]
     assert json.loads(path.read_text())["status"] == "running"  # reading rewrites nothing

@@ -264,7 +264,9 @@ def _print_summary(result: Any) -> None:
     items = result.items
     console.print(
         f"[{colour}]{result.status}[/] {safe(result.app)} run [bold]{result.run_id}[/] on {safe(result.executor)}: "
-        f"{items['ok']}/{items['total']} items ok, {items['failed']} failed, {result.seconds:.2f} s"
+        f"{items['ok']}/{items['total']} items ok, {items['failed']} failed"
+        + (f", {items['unfinished']} unfinished" if items.get("unfinished") else "")
+        + f", {result.seconds:.2f} s"
     )
     if result.error:
         console.print(f"[red]error:[/] {safe(result.error)}")

@@ -128,6 +128,14 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+def item_counts(total: int, ok: int, failed: int) -> dict[str, int]:
+    """The manifest's ``items``: ``unfinished`` appears only when some planned items were never reported."""
+    counts = {"total": total, "ok": ok, "failed": failed}
+    if total > ok + failed:
+        counts["unfinished"] = total - ok - failed
+    return counts
+
+
 def verify_outputs(result: ItemResult, output_dir: Path) -> ItemResult:
     """``result`` if every output it lists is under ``output_dir`` with its recorded size and sha256.
 
@@ -171,9 +179,10 @@ class RunRecorder:
     the final manifest says what could not be written.
     """
 
-    def __init__(self, run: Run, header: dict[str, Any], secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, run: Run, header: dict[str, Any], planned: int = 0, secrets: tuple[str, ...] = ()) -> None:
         self.run = run
         self.header = header
+        self.planned = planned
         self.secrets = secrets
         self.results: dict[str, ItemResult] = {}
         self.write_error: str | None = None
@@ -219,8 +228,9 @@ class RunRecorder:
         self._write(lambda: (self._log.write(line + "\n"), self._log.flush()))
 
     def counts(self) -> dict[str, int]:
+        """``total`` planned items: ``ok`` + ``failed`` + ``unfinished`` (never reported; only when some are)."""
         ok = sum(1 for r in self.results.values() if r.status == ITEM_OK)
-        return {"total": len(self.results), "ok": ok, "failed": len(self.results) - ok}
+        return item_counts(max(self.planned, len(self.results)), ok, len(self.results) - ok)
 
     def manifest(self, status: str, **extra: Any) -> dict[str, Any]:
         now = time.time()

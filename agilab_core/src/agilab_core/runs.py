@@ -17,7 +17,7 @@ from typing import Any
 
 from agilab_core.app import ITEM_OK
 from agilab_core.errors import UsageError
-from agilab_core.evidence import MANIFEST, RUN_INTERRUPTED, RUN_RUNNING, boot_id, process_start
+from agilab_core.evidence import MANIFEST, RUN_INTERRUPTED, RUN_RUNNING, boot_id, item_counts, process_start
 from agilab_core.journal import JOURNAL, latest_by_item
 
 
@@ -55,7 +55,8 @@ def read_run(manifest_path: Path) -> dict[str, Any]:
     results = list(latest.values())
     ok = sum(1 for r in results if r.get("status") == ITEM_OK)
     manifest["results"] = results
-    manifest["items"] = {"total": len(results), "ok": ok, "failed": len(results) - ok}
+    total = max(len(results), len(planned_items(manifest)) + len(manifest.get("carried_over") or []))
+    manifest["items"] = item_counts(total, ok, len(results) - ok)
     manager = manifest.get("manager")
     if manager_alive(manager if isinstance(manager, dict) else {}) is False:
         manifest["status"] = RUN_INTERRUPTED
