@@ -10,7 +10,7 @@ import pytest
 from agilab_core.app import WorkItem
 from agilab_core.errors import EnvironmentMismatch, PluginError
 from agilab_core.atomic import sha256_file
-from agilab_core.packaging import environment_hash
+from agilab_core.identity import environment_hash
 from agilab_core.errors import one_line
 from agilab_core.task import WorkerTask, import_object
 
@@ -166,7 +166,7 @@ def test_the_worker_module_is_what_import_object_imports(worker, module, tmp_pat
 def test_cores_are_shared_between_worker_processes(monkeypatch):
     from agilab_core import threads_per_worker
 
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setattr("agilab_core.executor.CORES", 8)
     assert [threads_per_worker(n) for n in (0, 1, 3, 8, 20)] == [8, 8, 2, 1, 1]
-    monkeypatch.setattr("os.cpu_count", lambda: None)
+    monkeypatch.setattr("agilab_core.executor.CORES", 1)
     assert threads_per_worker(4) == 1

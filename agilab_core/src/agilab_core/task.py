@@ -23,7 +23,7 @@ import attrs
 from agilab_core.app import ITEM_FAILED, ITEM_OK, ItemError, ItemResult, OutputFile, Worker, WorkerContext, WorkItem
 from agilab_core.errors import EnvironmentMismatch, PluginError, one_line
 from agilab_core.atomic import sha256_file
-from agilab_core.packaging import environment_hash, runtime_of
+from agilab_core.identity import environment_hash, runtime_of
 
 
 def _split_path(path: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""Worker venvs: ``<wenv>/<app>-<hash>/``, built once per recipe, never used half-built.
+"""Worker venvs: ``<wenv>/<app>-<hash>/``, built once per recipe, never used half-built or changed.
 
 A venv is built in a temporary sibling folder and renamed into place only when
 complete, under a lock per recipe: a second install of the same recipe waits
@@ -6,62 +6,91 @@ for the first and reuses its venv, and an interrupted install leaves only a
 temporary folder that the next one removes. ``uv`` creates and fills the venv
 when it is installed (fast, with a shared cache); ``venv`` + ``pip`` otherwise
 (``AGILAB_INSTALLER=pip`` forces it).
+
+Its identity hash says what it was built from, not what it holds now, so a
+venv also records its files as built (:data:`FILES_RECORD`) and is checked on
+every reuse: a file deleted, added or edited since makes it rebuilt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
-from agilab_core.errors import ConfigError
 from agilab_core.atomic import sha256_file, write_json
-from agilab_core.packaging import ENV_RECORD, Report, WorkerPackage, WorkerRecipe, require_writable
+from agilab_core.errors import ConfigError
+from agilab_core.identity import ENV_RECORD, venv_record
+from agilab_core.recipe import WorkerRecipe
 from agilab_core.wheels import build_failure, build_project_wheel, build_worker_wheel
+
+Report = Callable[[str], None]
+
+#: File at the root of a worker venv listing its files as built: size and
+#: mtime of each (symlinks: their target), and the sha256 of the few that are
+#: the worker's own code (see :func:`hashed_subset`).
+FILES_RECORD = "agilab-files.json"
+#: Bytecode caches come and go with the interpreter's use; the sources they cache are recorded.
+_UNRECORDED_DIRS = {"__pycache__"}
 
 
 def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def install_venv(recipe: WorkerRecipe, wenv_dir: Path, report: Report | None = None, started: float | None = None) -> WorkerPackage:
-    """The worker venv of ``recipe`` under ``wenv_dir``, built unless it already exists.
+@attrs.frozen
+class WorkerVenv:
+    """A complete worker venv: where it is, what its :data:`~agilab_core.identity.ENV_RECORD` says,
+    whether it already existed, and why it was rebuilt when it had changed."""
 
-    ``started`` (a ``time.perf_counter()`` value) is when packaging began, so
-    the package's ``seconds`` include computing the recipe.
+    path: Path
+    record: dict[str, Any]
+    cached: bool
+    rebuilt: str | None = None
+
+    @property
+    def python(self) -> Path:
+        return venv_python(self.path)
+
+    @property
+    def wheels(self) -> tuple[Path, ...]:
+        """The wheel files it was filled from: the worker wheel first, then the distributions built from project folders."""
+        return tuple(self.path / "wheels" / name for name in self.record["wheels"])
+
+
+def install_venv(recipe: WorkerRecipe, wenv_dir: Path, report: Report | None = None, fix: str | None = None) -> WorkerVenv:
+    """The worker venv of ``recipe`` under ``wenv_dir``, built unless it already exists unchanged.
+
+    ``fix`` is the command that rebuilds it (shown when a changed venv cannot be rebuilt here).
     """
-    started = time.perf_counter() if started is None else started
     digest = recipe.digest()
     venv = wenv_dir / f"{recipe.app}-{digest}"
-
-    def package(cached: bool) -> WorkerPackage:
-        return WorkerPackage(
-            app=recipe.app,
-            python=str(venv_python(venv)),
-            env_hash=digest,
-            kind="venv",
-            runtime=recipe.runtime,
-            venv=str(venv),
-            cached=cached,
-            seconds=time.perf_counter() - started,
-        )
-
-    if (venv / ENV_RECORD).is_file():
-        return package(cached=True)
-    require_writable(wenv_dir)
+    fix = fix or f"agilab install {recipe.app}"
+    record, changed = _current(venv)
+    if record is not None:
+        return WorkerVenv(venv, record, cached=True)
+    if changed is None:
+        require_writable(wenv_dir)
     stem = f".{recipe.app}-{digest}"
     try:
         with _lock(wenv_dir / f"{stem}.lock", report):
-            if (venv / ENV_RECORD).is_file():
-                return package(cached=True)  # built by the install we waited for
+            record, changed = _current(venv)
+            if record is not None:
+                return WorkerVenv(venv, record, cached=True)  # built by the install we waited for
+            if changed is not None:
+                if report:
+                    report(f"worker venv {venv.name} changed since it was built ({changed}): rebuilding it")
+                shutil.rmtree(venv)
             for stale in [venv, *wenv_dir.glob(f"{stem}.tmp-*")]:
                 shutil.rmtree(stale, ignore_errors=True)  # leftovers of interrupted installs
             tmp = wenv_dir / f"{stem}.tmp-{os.getpid()}"
@@ -74,8 +103,103 @@ def install_venv(recipe: WorkerRecipe, wenv_dir: Path, report: Report | None = N
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
     except OSError as exc:
-        raise ConfigError(f"{wenv_dir}: cannot build the worker venv of {recipe.app}: {exc.strerror or exc}") from None
-    return package(cached=False)
+        reason = exc.strerror or str(exc)
+        if changed is not None:
+            raise ConfigError(f"{venv}: worker venv changed since it was built ({changed}) and cannot be rebuilt: {reason}; rebuild it: rm -rf {venv} && {fix}") from None
+        raise ConfigError(f"{wenv_dir}: cannot build the worker venv of {recipe.app}: {reason}") from None
+    record = venv_record(venv)
+    assert record is not None, venv  # _build wrote it
+    return WorkerVenv(venv, record, cached=False, rebuilt=changed)
+
+
+def _current(venv: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(record, None)`` for a complete, unchanged venv; ``(None, why)`` for a changed one; ``(None, None)`` for none."""
+    record = venv_record(venv)
+    if record is None:
+        return None, None
+    changed = venv_changes(venv)
+    return (record, None) if changed is None else (None, changed)
+
+
+def require_writable(folder: Path) -> None:
+    """Create ``folder`` or say, in one line, why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{folder}: cannot create the worker venv folder: {exc.strerror or exc}") from None
+
+
+# -- what a venv holds, as built and now ---------------------------------------------
+
+
+def venv_files(venv: Path) -> dict[str, list[Any]]:
+    """Every file of ``venv`` but bytecode caches and its records: ``[size, mtime_ns]``, or ``["->", target]`` for a symlink."""
+    found: dict[str, list[Any]] = {}
+
+    def scan(folder: str, prefix: str) -> None:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    found[rel] = ["->", os.readlink(entry.path)]
+                elif entry.is_dir():
+                    if entry.name not in _UNRECORDED_DIRS:
+                        scan(entry.path, rel + "/")
+                elif rel not in (ENV_RECORD, FILES_RECORD):
+                    st = entry.stat()
+                    found[rel] = [st.st_size, st.st_mtime_ns]
+
+    scan(str(venv), "")
+    return found
+
+
+def hashed_subset(files: dict[str, list[Any]], recipe: WorkerRecipe) -> list[str]:
+    """The files whose content is hashed, not just stat'ed: small, and the worker's own code.
+
+    The wheels it was filled from, ``pyvenv.cfg``, ``.pth`` files (they run at
+    start-up) and the installed files of the app's worker modules and of the
+    distributions built from project folders (the kernel, the executor).
+    """
+    tops = {s.name.split("/")[0].removesuffix(".py") for s in recipe.sources}
+    tops |= {d.name.replace("-", "_") for d in recipe.distributions if d.folder}
+    subset = []
+    for rel, facts in files.items():
+        if facts[0] == "->":
+            continue
+        parts = rel.split("/")
+        in_site = parts.index("site-packages") + 1 if "site-packages" in parts[:-1] else None
+        top = parts[in_site].removesuffix(".py") if in_site is not None else None
+        if parts[0] == "wheels" or rel == "pyvenv.cfg" or rel.endswith(".pth") or top in tops:
+            subset.append(rel)
+    return sorted(subset)
+
+
+def venv_changes(venv: Path) -> str | None:
+    """What changed in ``venv`` since it was built (the first difference found), or None."""
+    try:
+        built = json.loads((venv / FILES_RECORD).read_text(encoding="utf-8"))
+        files, hashed = dict(built["files"]), dict(built["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{FILES_RECORD} is missing or unreadable"
+    python = venv_python(venv)
+    if not python.exists():
+        return f"its interpreter {os.path.realpath(python)} is gone"
+    now = venv_files(venv)
+    for rel, facts in files.items():
+        current = now.pop(rel, None)
+        if current is None:
+            return f"{rel} was deleted"
+        if current != facts:
+            return f"{rel} was modified"
+    if now:
+        return f"{min(now)} was added"
+    for rel, sha in hashed.items():
+        if sha256_file(venv / rel) != sha:
+            return f"{rel} was modified"
+    return None
+
+
+# -- building -------------------------------------------------------------------------
 
 
 def _build(recipe: WorkerRecipe, digest: str, tmp: Path, final: Path) -> None:
@@ -89,10 +213,14 @@ def _build(recipe: WorkerRecipe, digest: str, tmp: Path, final: Path) -> None:
         shutil.move(str(wheels), str(tmp / "wheels"))
     app_wheel = tmp / "wheels" / app_wheel.name
     local = [tmp / "wheels" / w.name for w in local]
-    from_index = [f"{d.name}=={d.version}" for d in recipe.distributions if not d.folder]
     installer.install(tmp, recipe.requirements, deps=True, what=f"app {recipe.app}: cannot install the worker requirements")
-    installer.install(tmp, [str(app_wheel), *map(str, local), *from_index], deps=False, what=f"app {recipe.app}: cannot install the worker packages")
+    installer.install(
+        tmp, [str(app_wheel), *map(str, local), *recipe.index_distributions], deps=False, what=f"app {recipe.app}: cannot install the worker packages"
+    )
     _relocate_scripts(tmp, final)
+    files = venv_files(tmp)
+    subset = hashed_subset(files, recipe)
+    write_json(tmp / FILES_RECORD, {"files": files, "sha256": {rel: sha256_file(tmp / rel) for rel in subset}})
     write_json(
         tmp / ENV_RECORD,
         {
@@ -102,6 +230,9 @@ def _build(recipe: WorkerRecipe, digest: str, tmp: Path, final: Path) -> None:
             "created": time.time(),
             "installer": installer.name,
             "wheel": {"name": app_wheel.name, "sha256": sha256_file(app_wheel)},
+            "wheels": [w.name for w in (app_wheel, *local)],
+            "requirements": list(recipe.requirements),
+            "distributions": list(recipe.index_distributions),
             "identity": recipe.identity(),
         },
         indent=2,

@@ -22,7 +22,7 @@ import sysconfig
 from pathlib import Path
 
 from agilab_core.errors import ConfigError, PluginError
-from agilab_core.packaging import SKIPPED_DIRS, LocalDistribution, WorkerRecipe
+from agilab_core.recipe import SKIPPED_DIRS, LocalDistribution, WorkerRecipe
 
 _CYTHON_ERROR = re.compile(r"^(?P<file>[^\s:]+\.(?:py|pyx|pxd)):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$", re.M)
 _C_ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:(?P<col>\d+):)? (?:fatal )?error: (?P<msg>.+)$", re.M)
