@@ -8,7 +8,9 @@ renamed or removed.
 Three families:
 
 * **registration** hooks hand the kernel things to own (apps, executors, pages);
-  every plugin's answer is collected, validated and checked for name clashes;
+  every plugin's answer is collected, validated and checked for name clashes
+  when the plugins are loaded: a plugin that returns something unusable is
+  listed ``failed`` with a one-line reason, and the other plugins keep working;
 * **decision** hooks (``firstresult``) choose how something is done; the kernel
   ships the default as a ``trylast`` implementation, so a plugin takes over by
   answering first, or passes by returning ``None``;
@@ -45,8 +47,23 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_apps() -> list[AppSpec]:
     """Return the apps this plugin provides.
 
-    Called once when the plugin manager is built. Must be free of side effects:
-    return :class:`~agilab_core.AppSpec` objects, do not import heavy modules.
+    Called once, in the manager process, when the plugins are loaded. Must be
+    free of side effects: return :class:`~agilab_core.AppSpec` objects, do not
+    import heavy modules. Each spec is checked as it is collected:
+
+    * ``name`` is a short name: lowercase letters, digits, ``-`` or ``_``,
+      starting with a letter, at most 64 characters;
+    * ``manager`` is a subclass of :class:`~agilab_core.Manager` whose
+      ``args_type`` is an attrs class (the kernel builds it from the settings
+      file and ``--set``). The manager's ``work_items(args, env)`` returns the
+      run's :class:`~agilab_core.WorkItem` s (the plan that assigns them to
+      workers is made by :func:`plan_work`); ``data_root(args, env)`` names the
+      folder that items' ``inputs`` (relative POSIX paths of the files an
+      item reads) are relative to, ``None`` when items read no files;
+      ``reduce(results, run)`` summarises the finished items;
+    * ``worker`` is ``"module:Class"``; the module is never imported here (only
+      worker processes import it), though a module that surely does not
+      exist is refused.
 
     :return: a list of app specs; each ``name`` must be unique across all
         installed plugins (a clash marks the later plugin ``failed``).
@@ -57,9 +74,18 @@ def register_apps() -> list[AppSpec]:
 def register_executors() -> list[ExecutorSpec]:
     """Return the executors this plugin provides.
 
-    Called once when the plugin manager is built. An executor is selected by
-    name (``agilab run --executor NAME``); its options (``-o KEY=VALUE``) are
-    structured into the spec's ``config_type``.
+    Called once, in the manager process, when the plugins are loaded. An
+    executor is selected by name (``agilab run --executor NAME``); its options
+    (``-o KEY=VALUE``) are structured into the spec's ``config_type``. Each
+    spec is checked as it is collected: a short ``name`` (as for apps),
+    ``executor`` a subclass of :class:`~agilab_core.Executor`, ``config_type``
+    an attrs class (:class:`~agilab_core.NoOptions` when it takes none).
+
+    The executor is built as ``Executor(config, workers, report)``:
+    ``report`` takes one-line progress messages (the CLI shows them). An
+    executor whose workers run on other machines sets ``remote = True``: the
+    kernel then packages a rebuildable worker venv for them, and the executor
+    brings every output home before calling ``on_result``.
 
     :return: a list of :class:`~agilab_core.ExecutorSpec`; names must be unique.
     """
@@ -68,6 +94,20 @@ def register_executors() -> list[ExecutorSpec]:
 @hookspec
 def register_pages() -> list[PageSpec]:
     """Return the pages (analysis views of a run) this plugin provides.
+
+    Called once, in the manager process, when the plugins are loaded. A page's
+    ``render`` turns a finished (or running) run into self-contained HTML text
+    and returns it; the kernel decides where it is written
+    (``<run>/views/<page>.html``, a web response...). ``render`` declares, by
+    name, any of ``record`` (a read-only :class:`~agilab_core.views.RunRecord`),
+    ``manifest``, ``results``, ``run_dir``, ``output_dir``, ``journal`` and
+    ``options``, and gets only those, so arguments added later never break it.
+    ``apps`` limits the page to some apps' runs; ``can_show(record)`` returns a
+    one-line reason why the page cannot show a run, or ``None``.
+
+    Each spec is checked as it is collected: a short ``name`` (as for apps), a
+    callable ``render`` that needs no argument outside the list above, and a
+    ``can_show`` that is ``None`` or callable.
 
     :return: a list of :class:`~agilab_core.PageSpec`; names must be unique.
     """
@@ -84,7 +124,8 @@ def resolve_env(app: AppSpec, overrides: dict[str, Any]) -> AgiEnv | None:
 
     Called at the start of every run, plan and install. The default
     implementation uses ``overrides["home"]``, ``$AGILAB_HOME`` or
-    ``~/.agilab`` and seeds the app's settings file on first use.
+    ``~/.agilab``, made absolute once (a relative home is taken from the
+    current folder), and seeds the app's settings file on first use.
 
     :param app: the app being run.
     :param overrides: caller-supplied values (``home`` at least may be set).
@@ -128,10 +169,12 @@ def plan_work(items: list[WorkItem], workers: list[WorkerSlot], capacities: dict
     the capacity-weighted balancer: heaviest items first, each to the slot that
     would finish it earliest given its host's measured capacity.
 
-    :param items: every item of the run (ids unique).
+    :param items: every item of the run, as ``Manager.work_items`` returned
+        them (ids unique; ``weight`` estimates each item's cost).
     :param workers: the worker slots the executor offers.
     :param capacities: relative throughput per host from ``capacity.json``
-        (hosts without a measurement are absent).
+        (hosts without a measurement are absent; the default balancer also
+        treats a value that is not a finite positive number as unmeasured).
     :return: a :class:`~agilab_core.WorkPlan` that places every item exactly
         once, or ``None`` to pass.
 
