@@ -10,6 +10,7 @@ Results name the slot they ran in (``WorkerSlot.id``, passed to
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -45,9 +46,55 @@ THREAD_VARS = (
 )
 
 
+#: Cores of this machine: the most math-library threads a worker process can use.
+CORES = os.cpu_count() or 1
+
+
 def threads_per_worker(workers: int) -> int:
     """Math-library threads for each of ``workers`` processes sharing this machine: cores / workers."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return max(1, CORES // max(1, workers))
+
+
+def worker_environment(workers: int, threads: int | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default ``os.environ``) with :data:`THREAD_VARS` sized for ``workers`` processes on this machine.
+
+    ``threads`` given sets them; None keeps values the environment already
+    has and fills the others with cores / workers.
+    """
+    env = dict(os.environ if base is None else base)
+    for var in THREAD_VARS:
+        if threads:
+            env[var] = str(threads)
+        else:
+            env.setdefault(var, str(threads_per_worker(workers)))
+    return env
+
+
+def in_range(low: float, high: float, *, above: bool = False, why: str = "") -> Callable[[Any, attrs.Attribute, float], None]:
+    """An attrs validator for a numeric option: finite, ``>= low`` (``> low`` when ``above``) and ``<= high``.
+
+    ``why`` says where ``high`` comes from (``"the cores of this machine"``).
+    Options are checked when they are structured, before a run folder exists.
+    """
+    bound = f"> {low:g}" if above else f">= {low:g}"
+    because = f" ({why})" if why else ""
+
+    def check(_: Any, attribute: attrs.Attribute, value: float) -> None:
+        finite = not isinstance(value, float) or math.isfinite(value)
+        if not finite or value < low or (above and value == low) or value > high:
+            raise ValueError(f"{attribute.name} must be {bound} and <= {high:g}{because}, got {_shown(value)}")
+
+    return check
+
+
+def _shown(value: float) -> str:
+    """A number as an error message shows it: ``1e+308``, not 309 digits."""
+    if isinstance(value, int) and abs(value) >= 10**15:
+        try:
+            return f"{float(value):g}"
+        except OverflowError:
+            return f"a number of {len(str(abs(value)))} digits"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @attrs.frozen

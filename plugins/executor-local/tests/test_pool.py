@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from agilab_core import ConfigError, UsageError
+from agilab_core.executor import CORES
 
 
 def _manifest(result):
@@ -63,16 +64,26 @@ def test_both_processes_share_the_work(agi):
     assert result.summary["pids"] == 2
 
 
-@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
-def test_every_start_method_runs(agi, method):
-    result = agi.run("probe", executor="pool", workers=2, args={"count": 6}, executor_options={"start_method": method})
-    assert result.status == "ok"
-    assert _manifest(result)["executor"]["options"]["start_method"] == method
-
-
-def test_unknown_start_method_is_a_config_error_naming_the_field(agi):
-    with pytest.raises(ConfigError, match="start_method"):
-        agi.run("probe", executor="pool", workers=2, executor_options={"start_method": "teleport"})
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("retries", "-1", "retries must be >= 0 and <= 100, got -1"),
+        ("retries", "1000", "retries must be >= 0 and <= 100, got 1000"),
+        ("retries", "1e308", "retries"),
+        ("batch_size", "inf", "batch_size"),
+        ("flush_seconds", "nan", "flush_seconds"),
+        ("flush_seconds", "-inf", "flush_seconds"),
+        ("flush_seconds", "1e308", "flush_seconds"),
+        ("flush_seconds", "7200", "flush_seconds must be >= 0 and <= 3600, got 7200"),
+        ("threads_per_worker", "1000000", f"threads_per_worker must be >= 0 and <= {CORES} (the cores of this machine), got 1000000"),
+        ("start_method", "fork", "unknown field(s) start_method"),
+    ],
+)
+def test_bad_numbers_are_refused_in_one_line_naming_the_option_before_the_run_folder_exists(agi, agilab_home, option, value, message):
+    with pytest.raises(ConfigError) as info:
+        agi.run("probe", executor="pool", workers=2, executor_options={option: value})
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (agilab_home / "runs").exists()
 
 
 def test_unknown_option_is_refused(agi):
@@ -111,11 +122,15 @@ def test_interrupting_the_manager_stops_every_worker(agi, agilab_home):
     assert manifest["unfinished"]
 
 
-def test_worker_threads_are_limited_per_process(agi):
-    result = agi.run("probe", executor="pool", workers=2, args={"count": 2}, executor_options={"threads_per_worker": 3})
-    assert {r.metrics["threads"] for r in result.results} == {"3"}
+def test_worker_threads_are_set_by_the_option_and_otherwise_kept_from_the_environment(agi, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    result = agi.run("probe", executor="pool", workers=2, args={"count": 2}, executor_options={"threads_per_worker": 1})
+    assert {r.metrics["threads"] for r in result.results} == {"1"}
     result = agi.run("probe", executor="pool", workers=2, args={"count": 2})
-    assert {r.metrics["threads"] for r in result.results} == {str(max(1, (os.cpu_count() or 1) // 2))}
+    assert {r.metrics["threads"] for r in result.results} == {"7"}
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    result = agi.run("probe", executor="pool", workers=2, args={"count": 2})
+    assert {r.metrics["threads"] for r in result.results} == {str(max(1, CORES // 2))}
 
 
 def test_concurrent_runs_keep_separate_folders(agi):
