@@ -1,4 +1,4 @@
-"""Evidence: atomic files, run folders, finding runs, capacity telemetry, redaction."""
+"""Evidence: atomic files, run folders, finding runs (capacity and redaction have their own tests)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from agilab_core.app import ItemResult
-from agilab_core.errors import UsageError
 from agilab_core.atomic import atomic_path, sha256_file, write_json
-from agilab_core.evidence import (
-    find_run,
-    list_runs,
-    new_run_dir,
-    read_capacities,
-    redact,
-    update_capacities,
-)
+from agilab_core.errors import UsageError
+from agilab_core.evidence import new_run_dir
+from agilab_core.runs import find_run, list_runs
 
 # -- atomic files -------------------------------------------------------------------
 
@@ -122,7 +115,7 @@ def test_new_run_dir_is_unique_under_concurrent_calls(tmp_path: Path) -> None:
 
 def _fake_run(root: Path, app: str, run_id: str, started: float) -> Path:
     path = root / app / run_id / "manifest.json"
-    write_json(path, {"run_id": run_id, "app": {"name": app}, "started": started})
+    write_json(path, {"run_id": run_id, "status": "ok", "app": {"name": app}, "started": started})
     return path
 
 
@@ -165,9 +158,9 @@ def test_list_runs_oldest_first_and_filtered_by_app(tmp_path: Path) -> None:
     _fake_run(tmp_path, "a", "r3", 30)
     _fake_run(tmp_path, "b", "r1", 10)
     _fake_run(tmp_path, "a", "r2", 20)
-    assert [m["run_id"] for m in list_runs(tmp_path)] == ["r1", "r2", "r3"]
-    assert [m["run_id"] for m in list_runs(tmp_path, "a")] == ["r2", "r3"]
-    assert list_runs(tmp_path, "zzz") == []
+    assert [m["run_id"] for m in list_runs(tmp_path)[0]] == ["r1", "r2", "r3"]
+    assert [m["run_id"] for m in list_runs(tmp_path, "a")[0]] == ["r2", "r3"]
+    assert list_runs(tmp_path, "zzz")[0] == []
 
 
 def test_list_runs_skips_damaged_manifests(tmp_path: Path) -> None:
@@ -175,105 +168,8 @@ def test_list_runs_skips_damaged_manifests(tmp_path: Path) -> None:
     bad = tmp_path / "a" / "bad" / "manifest.json"
     bad.parent.mkdir()
     bad.write_text("{ not json")
-    assert [m["run_id"] for m in list_runs(tmp_path)] == ["good"]
+    assert [m["run_id"] for m in list_runs(tmp_path)[0]] == ["good"]
 
 
 def test_list_runs_of_a_missing_root_is_empty(tmp_path: Path) -> None:
-    assert list_runs(tmp_path / "nothing") == []
-
-
-# -- capacity telemetry -------------------------------------------------------------
-
-
-def _result(worker: str, host: str, nbytes: int, seconds: float, status: str = "ok") -> ItemResult:
-    return ItemResult(f"{worker}-{nbytes}-{seconds}", status, worker, host, 100.0, 100.0 + seconds, bytes_in=nbytes)
-
-
-SLOTS = {"a/0": "a", "a/1": "a", "b/0": "b"}
-
-
-def test_update_capacities_records_bytes_per_second_per_host(tmp_path: Path) -> None:
-    path = tmp_path / "capacity.json"
-    update_capacities(
-        path,
-        [
-            _result("a/0", "a", 100, 1.0),
-            _result("a/0", "a", 300, 1.0),  # slot a/0: 400 B in 2 s = 200 B/s
-            _result("a/1", "a", 400, 1.0),  # slot a/1: 400 B/s; host a: mean 300
-            _result("b/0", "b", 50, 2.0),
-        ],
-        SLOTS,
-    )
-    assert read_capacities(path) == {"a": pytest.approx(300.0), "b": pytest.approx(25.0)}
-
-
-def test_update_capacities_counts_only_ok_items(tmp_path: Path) -> None:
-    path = tmp_path / "capacity.json"
-    update_capacities(path, [_result("a/0", "a", 100, 1.0), _result("a/0", "a", 10_000, 1.0, status="failed")], SLOTS)
-    assert read_capacities(path) == {"a": pytest.approx(100.0)}
-
-
-def test_update_capacities_with_nothing_measured_writes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "capacity.json"
-    update_capacities(path, [_result("a/0", "a", 0, 1.0), _result("b/0", "b", 99, 1.0, status="failed")], SLOTS)
-    assert not path.exists()
-
-
-def test_update_capacities_smooths_with_the_previous_value(tmp_path: Path) -> None:
-    path = tmp_path / "capacity.json"
-    update_capacities(path, [_result("a/0", "a", 100, 1.0), _result("b/0", "b", 10, 1.0)], SLOTS)
-    update_capacities(path, [_result("a/0", "a", 300, 1.0)], SLOTS, smoothing=0.25)
-    # a: 0.25 * 100 + 0.75 * 300; b untouched
-    assert read_capacities(path) == {"a": pytest.approx(250.0), "b": pytest.approx(10.0)}
-
-
-def test_update_capacities_ignores_workers_outside_the_plan(tmp_path: Path) -> None:
-    path = tmp_path / "capacity.json"
-    update_capacities(path, [_result("a/0", "a", 100, 1.0), _result("stray/9", "stray", 100, 1.0)], SLOTS)
-    assert set(read_capacities(path)) == {"a"}
-
-
-def test_read_capacities_tolerates_missing_and_damaged_files(tmp_path: Path) -> None:
-    assert read_capacities(tmp_path / "absent.json") == {}
-    bad = tmp_path / "bad.json"
-    for text in ["{ nope", "[]", '{"hosts": {"a": {"bytes_per_s": "fast"}}}', '{"hosts": 3}']:
-        bad.write_text(text)
-        assert read_capacities(bad) == {}
-
-
-def test_update_capacities_replaces_a_damaged_file(tmp_path: Path) -> None:
-    path = tmp_path / "capacity.json"
-    path.write_text("{ damaged")
-    update_capacities(path, [_result("a/0", "a", 100, 1.0)], SLOTS)
-    assert read_capacities(path) == {"a": pytest.approx(100.0)}
-
-
-# -- redaction ------------------------------------------------------------------------
-
-
-def test_redact_hides_secret_looking_values() -> None:
-    options = {
-        "password": "hunter2",
-        "ssh_passphrase": "p",
-        "api_token": "t",
-        "key_file": "/home/me/.ssh/id",
-        "AWS_SECRET": "s",
-        "credentials": {"a": 1},
-        "workers": 4,
-        "host": "h",
-    }
-    shown = redact(options)
-    for k in ("password", "ssh_passphrase", "api_token", "key_file", "AWS_SECRET", "credentials"):
-        assert shown[k] == "***"
-    assert shown["workers"] == 4 and shown["host"] == "h"
-    assert options["password"] == "hunter2"  # the input is not modified
-
-
-def test_redact_keeps_empty_secrets_visible_as_empty() -> None:
-    assert redact({"password": None, "token": ""}) == {"password": None, "token": ""}
-
-
-def test_redact_hides_secrets_in_nested_options() -> None:
-    # Executor configs are attrs classes that may nest (an auth table in ssh options).
-    shown = redact({"auth": {"user": "me", "password": "hunter2"}})
-    assert "hunter2" not in json.dumps(shown)
+    assert list_runs(tmp_path / "nothing")[0] == []

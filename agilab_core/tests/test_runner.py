@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import pytest
 from agilab_core.errors import ConfigError, InputError, UsageError
-from agilab_core.evidence import read_capacities
+from agilab_core.capacity import read_capacities
 from agilab_core.runs import read_manifest
 from agilab_core.plan import WorkersSpec
 from agilab_core.runner import PlanResult, RunResult
@@ -142,7 +142,7 @@ def test_home_argument_overrides_agilab_home(agi, tmp_path: Path, agilab_home: P
 
 def test_capacity_telemetry_is_recorded_after_a_run(agi, agilab_home: Path) -> None:
     agi.run("probe", args={"count": 4})  # probe items report bytes_in = index
-    capacities = read_capacities(agilab_home / "capacity.json")
+    capacities = read_capacities(agilab_home / "capacity.json").hosts
     assert len(capacities) == 1 and all(v > 0 for v in capacities.values())
 
 
@@ -670,7 +670,7 @@ def test_measured_capacity_is_keyed_by_the_planned_host(scripted, agilab_home: P
     result = scripted.run("probe", executor="scripted", workers="alpha=1", args={"count": 4})
     assert result.ok
     slot_hosts = {s.host for s in WorkersSpec.parse("alpha=1").slots()}
-    assert set(read_capacities(agilab_home / "capacity.json")) <= slot_hosts
+    assert set(read_capacities(agilab_home / "capacity.json").hosts) <= slot_hosts
 
 
 # -- the pool executor ---------------------------------------------------------------------

@@ -8,13 +8,11 @@ or ``capacity.json``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from agilab_core.app import ITEM_OK, ItemResult, OutputFile
 from agilab_core.atomic import sha256_file, write_json
 from agilab_core.errors import one_line
 from agilab_core.journal import JOURNAL, JournalWriter
+from agilab_core.redaction import redact, redact_text
 from agilab_core.settings import unstructure
 
 MANIFEST = "manifest.json"
@@ -38,22 +37,6 @@ RUN_OK = "ok"
 RUN_FAILED = "failed"
 RUN_INTERRUPTED = "interrupted"
 
-_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
-
-
-def redact(data: Any, secret_paths: Any = ()) -> Any:
-    """Copy of ``data`` with values of secret-looking keys replaced, at any depth."""
-    if isinstance(data, dict):
-        return {k: "***" if _SECRET_KEY.search(str(k)) and v not in (None, "", {}) else redact(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [redact(v) for v in data]
-    return data
-
-
-def redact_text(text: str, secrets: Any = ()) -> str:
-    for value in secrets:
-        text = text.replace(value, "***")
-    return text
 
 
 # -- the run --------------------------------------------------------------------
@@ -179,11 +162,14 @@ class RunRecorder:
     the final manifest says what could not be written.
     """
 
-    def __init__(self, run: Run, header: dict[str, Any], planned: int = 0, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, run: Run, header: dict[str, Any], planned: int = 0, secret_paths: Iterable[str] = (), secrets: Iterable[str] = ()
+    ) -> None:
         self.run = run
-        self.header = header
         self.planned = planned
-        self.secrets = secrets
+        self.secret_paths = tuple(secret_paths)
+        self.secrets = frozenset(secrets)
+        self.header = self._redact(header)
         self.results: dict[str, ItemResult] = {}
         self.write_error: str | None = None
         self.finished: dict[str, Any] | None = None
@@ -215,7 +201,7 @@ class RunRecorder:
     def add(self, result: ItemResult) -> None:
         """Record one item's result: journal line now, manifest checkpoint at most every few seconds."""
         self.results[result.item_id] = result
-        self._write(lambda: self._journal.append(redact(unstructure(result), self.secrets)) if self._journal else None)
+        self._write(lambda: self._journal.append(self._redact(unstructure(result))) if self._journal else None)
         if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
             self._checkpointed = time.monotonic()
             self._write(lambda: write_json(self.run.manifest_path, self.manifest(RUN_RUNNING)))
@@ -263,7 +249,7 @@ class RunRecorder:
             self._write(self._journal.close)
         if self.write_error:
             extra.setdefault("evidence_error", self.write_error)
-        data = redact(self.manifest(status, **extra), self.secrets)
+        data = self._redact(self.manifest(status, **extra))
         try:
             write_json(self.run.manifest_path, data)
         except OSError as exc:
@@ -281,6 +267,9 @@ class RunRecorder:
         self.finished = data
         return data
 
+    def _redact(self, data: dict[str, Any]) -> Any:
+        return redact(data, self.secret_paths, secrets=self.secrets)
+
     def _write(self, action: Callable[[], Any]) -> None:
         try:
             action()
@@ -290,52 +279,3 @@ class RunRecorder:
     def _keep_error(self, exc: OSError) -> None:
         if self.write_error is None:
             self.write_error = f"cannot write evidence in {self.run.run_dir}: {exc.strerror or exc}"
-
-
-# -- capacity telemetry ---------------------------------------------------------
-
-
-def read_capacities(path: Path) -> dict[str, float]:
-    """Relative throughput per host from ``capacity.json`` (missing file: none)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {h: float(v["bytes_per_s"]) for h, v in data.get("hosts", {}).items() if v.get("bytes_per_s")}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}
-
-
-def update_capacities(path: Path, results: list[ItemResult], slot_hosts: dict[str, str], smoothing: float = 0.5) -> None:
-    """Fold this run's measured bytes/second per worker slot into ``capacity.json``.
-
-    Throughput is per slot (bytes processed / busy seconds), averaged per host
-    and smoothed with the previous value so one noisy run does not swing plans.
-    ``slot_hosts`` maps the plan's slot ids to the host names plans use; results
-    from workers that are not a slot of the plan cannot be attributed and are
-    left out.
-    """
-    per_slot: dict[str, list[float]] = {}
-    host_of: dict[str, str] = {}
-    for r in results:
-        if r.status != ITEM_OK or r.worker not in slot_hosts:
-            continue
-        acc = per_slot.setdefault(r.worker, [0.0, 0.0])
-        acc[0] += r.bytes_in
-        acc[1] += max(r.seconds, 1e-6)
-        host_of[r.worker] = slot_hosts[r.worker]
-    rates: dict[str, list[float]] = {}
-    for worker, (nbytes, secs) in per_slot.items():
-        if nbytes > 0:
-            rates.setdefault(host_of[worker], []).append(nbytes / secs)
-    if not rates:
-        return
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
-    hosts = data.setdefault("hosts", {})
-    for host, values in rates.items():
-        measured = sum(values) / len(values)
-        old = hosts.get(host, {}).get("bytes_per_s")
-        value = measured if not old else smoothing * old + (1 - smoothing) * measured
-        hosts[host] = {"bytes_per_s": value, "updated": time.time()}
-    write_json(path, data)

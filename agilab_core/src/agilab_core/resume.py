@@ -19,12 +19,22 @@ import attrs
 from agilab_core.app import ItemResult, WorkItem
 from agilab_core.env import AgiEnv
 from agilab_core.errors import ConfigError, UsageError
-from agilab_core.evidence import RUN_RUNNING, redact, verify_outputs
+from agilab_core.evidence import RUN_RUNNING, verify_outputs
+from agilab_core.redaction import redact
 from agilab_core.runs import find_run, read_run
 from agilab_core.settings import structure, unstructure
 
 if TYPE_CHECKING:
-    from agilab_core.runner import _Prepared
+    from agilab_core.runner import RunRequest, _Prepared
+
+#: What redaction leaves in place of a secret: such an argument is taken from the settings again.
+REDACTED = "***"
+
+
+def _field(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 @attrs.frozen
@@ -45,6 +55,19 @@ class PreviousRun:
         if not isinstance(outputs, str) or not outputs:
             raise UsageError(f"run {manifest['run_id']}: its manifest names no output folder ({path})")
         return cls(manifest["run_id"], manifest, Path(outputs))
+
+    def defaults_for(self, request: RunRequest) -> RunRequest:
+        """``request`` completed from the resumed run: its arguments (but secrets), executor and workers."""
+        args = self.manifest.get("args")
+        kept = {k: v for k, v in args.items() if v != REDACTED} if isinstance(args, dict) else {}
+        executor = request.executor or _field(self.manifest, "executor", "name")
+        workers = request.workers if request.workers is not None else self.manifest.get("workers")
+        return attrs.evolve(
+            request,
+            args={**kept, **request.args},
+            executor=executor if isinstance(executor, str) else None,
+            workers=workers if isinstance(workers, (str, int)) else None,
+        )
 
     def check_request(self, p: _Prepared) -> None:
         """Refuse when the app or its arguments differ from the resumed run's."""

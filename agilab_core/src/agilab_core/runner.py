@@ -24,6 +24,7 @@ import attrs
 
 from agilab_core.app import AppSpec, ItemResult, Manager, WorkItem
 from agilab_core.atomic import write_json
+from agilab_core.capacity import read_capacities, update_capacities
 from agilab_core.env import AgiEnv
 from agilab_core.errors import AgilabError, ConfigError, InputError, PluginError, UsageError, one_line
 from agilab_core.evidence import (
@@ -34,17 +35,15 @@ from agilab_core.evidence import (
     RunRecorder,
     manager_identity,
     new_run_dir,
-    read_capacities,
-    redact,
-    update_capacities,
     verify_outputs,
 )
 from agilab_core.executor import Executor, ExecutorSpec
 from agilab_core.packaging import WorkerPackage
 from agilab_core.plan import WorkersSpec, WorkPlan
 from agilab_core.plugins import Registry, load_plugins
+from agilab_core.redaction import secret_values
 from agilab_core.resume import PreviousRun
-from agilab_core.settings import AppSettings, build_args, fold_dotted, structure, typed_values, unstructure
+from agilab_core.settings import AppSettings, build_args, fold_dotted, secret_fields, structure, typed_values, unstructure
 from agilab_core.task import WorkerTask
 
 DEFAULT_EXECUTOR = "local"
@@ -240,7 +239,10 @@ class Agi:
         slots = r.executor.executor.slots(r.config, r.workers)
         manager = manager_cls()
         items = _checked_items(r.spec, r.env, manager.work_items(parsed_args, r.env))
-        capacities = read_capacities(r.env.capacity_path)
+        measured = read_capacities(r.env.capacity_path)
+        if measured.problem:
+            warnings.warn(f"agilab: {measured.problem}; those entries are ignored", stacklevel=3)
+        capacities = measured.hosts
         plan = self._plan(items, slots, capacities)
         return _Prepared(r, parsed_args, manager, items, plan, capacities, tuple(slots), manager.data_root(parsed_args, r.env))
 
@@ -324,11 +326,13 @@ class Agi:
         failed with that error.
         """
         request = RunRequest.of(app, **fields)
-        p = self._prepare(request)
-        carried: dict[str, ItemResult] = {}
         previous = None
         if request.resume:
-            previous = PreviousRun.find(p.resolved.env, request.resume)
+            previous = PreviousRun.find(self._resolve(request).env, request.resume)
+            request = previous.defaults_for(request)
+        p = self._prepare(request)
+        carried: dict[str, ItemResult] = {}
+        if previous:
             previous.check_request(p)
             carried = previous.verified_results(p.items)
             remaining = tuple(i for i in p.items if i.id not in carried)
@@ -337,7 +341,7 @@ class Agi:
         if previous:
             previous.check_environment(package.env_hash)
         output_dir = previous.output_dir if previous else _output_folder(request.out, p)
-        run, recorder = self._open_run(p, package, output_dir, request)
+        run, recorder = self._open_run(p, package, output_dir, request, planned=len(p.items) + len(carried))
         with recorder:
             sink = _ResultSink(self, run, recorder, on_result)
             for result in carried.values():
@@ -348,7 +352,9 @@ class Agi:
             if previous:
                 extra["carried_over"] = sorted(carried)
             manifest = recorder.finish(status, **extra)
-        update_capacities(p.resolved.env.capacity_path, list(recorder.results.values()), {slot.id: slot.host for slot in p.plan.slots})
+        problem = update_capacities(p.resolved.env.capacity_path, list(recorder.results.values()), {slot.id: slot.host for slot in p.plan.slots})
+        if problem:
+            warnings.warn(f"agilab: {problem}", stacklevel=2)
         self._notify("run_finished", run=run, manifest=manifest)
         return RunResult(
             run_id=run.run_id,
@@ -361,7 +367,7 @@ class Agi:
             seconds=manifest["seconds"],
             summary=manifest.get("summary", {}),
             results=tuple(recorder.results.values()),
-            error=manifest.get("error") or manifest.get("evidence_error"),
+            error=_error_line(manifest),
         )
 
     async def arun(
@@ -376,7 +382,7 @@ class Agi:
         """Async twin of :meth:`run` (the run itself happens in a worker thread)."""
         return await asyncio.to_thread(self.run, app, on_start=on_start, on_result=on_result, report=report, **fields)
 
-    def _open_run(self, p: _Prepared, package: WorkerPackage, output_dir: Path | None, request: RunRequest) -> tuple[Run, RunRecorder]:
+    def _open_run(self, p: _Prepared, package: WorkerPackage, output_dir: Path | None, request: RunRequest, planned: int) -> tuple[Run, RunRecorder]:
         """Create the run folder and its first manifest; on failure nothing half-made is left."""
         r = p.resolved
         try:
@@ -392,8 +398,8 @@ class Agi:
             dist, version = self.registry.distribution("app", r.spec.name)
             header = {
                 "app": {"name": r.spec.name, "distribution": dist, "version": version},
-                "args": redact(unstructure(p.args)),
-                "executor": {"name": r.executor.name, "options": redact(unstructure(r.config))},
+                "args": unstructure(p.args),
+                "executor": {"name": r.executor.name, "options": unstructure(r.config)},
                 "workers": str(r.workers),
                 "plan": p.plan.to_dict(),
                 "environment": _environment(package),
@@ -401,7 +407,8 @@ class Agi:
             }
             if request.resume:
                 header["resumed_from"] = request.resume
-            recorder = RunRecorder(run, header)
+            paths = _secret_paths(r.spec.manager.args_type, r.executor.config_type)
+            recorder = RunRecorder(run, header, planned=planned, secret_paths=paths, secrets=secret_values(header, paths))
             recorder.open()
         except OSError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -441,7 +448,10 @@ class Agi:
         if error:
             return RUN_FAILED, {"error": error, "unfinished": sink.unfinished()}
         sink.close_lost()
-        summary = p.manager.reduce(list(sink.recorder.results.values()), run) or {}
+        try:
+            summary = p.manager.reduce(list(sink.recorder.results.values()), run) or {}
+        except Exception as exc:  # noqa: BLE001 - the items' evidence stands; the summary is what failed
+            return RUN_FAILED, {"error": f"the app's summary (reduce) failed: {type(exc).__name__}: {one_line(exc)}"}
         counts = sink.recorder.counts()
         status = RUN_OK if counts["failed"] == 0 and not sink.recorder.write_error else RUN_FAILED
         extra: dict[str, Any] = {"summary": summary}
@@ -610,6 +620,17 @@ def _outputs_owner(folder: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return mark.get("app") if isinstance(mark, dict) else None
+
+
+def _secret_paths(args_type: type, config_type: type) -> list[str]:
+    """Manifest paths of the fields marked secret in the app's args and the executor's options."""
+    return [f"args.{f}" for f in secret_fields(args_type)] + [f"executor.options.{f}" for f in secret_fields(config_type)]
+
+
+def _error_line(manifest: dict[str, Any]) -> str | None:
+    error = manifest.get("error")
+    evidence = manifest.get("evidence_error")
+    return "; ".join(e for e in (error, evidence) if e) or None
 
 
 def _environment(package: WorkerPackage) -> dict[str, Any]:
