@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from agilab_app_flight import FlightArgs
 
-from agilab_core import ItemResult, WorkerTask, WorkItem
+from agilab_app_flight.manager import file_item
+
+from agilab_core import ItemResult, WorkerTask
 
 HEADER = ",date,aircraft,long,lat,alt"
 
@@ -37,23 +39,28 @@ def straight_flight() -> Callable[..., list[str]]:
 
 @pytest.fixture
 def run_items(tmp_path: Path) -> Callable[..., list[ItemResult]]:
-    """Run files through the flight worker in this process, like a worker process would."""
+    """Run files through the flight worker in this process, like a worker process would.
 
-    def run(paths: list[Path], root: Path | None = None, out: Path | None = None, **args: object) -> list[ItemResult]:
+    Items are planned as the manager plans them; the worker's data folder is
+    ``data_dir`` when given (a copy, as on a remote host), else ``root``.
+    """
+
+    def run(
+        paths: list[Path], root: Path | None = None, out: Path | None = None, data_dir: Path | None = None, **args: object
+    ) -> list[ItemResult]:
         root = root or paths[0].parent
+        flight_args = FlightArgs(data_in=str(root), **args)
         task = WorkerTask(
             app="flight",
             run_id="test",
             worker="agilab_app_flight.worker:FlightWorker",
-            args=FlightArgs(data_in=str(root), **args),
+            args=flight_args,
             output_dir=out or tmp_path / "out",
+            data_dir=data_dir or root,
         )
         session = task.start(worker_id="w0")
         try:
-            return [
-                session.run(WorkItem(id=p.relative_to(root).as_posix(), payload={"path": str(p)}, weight=p.stat().st_size))
-                for p in paths
-            ]
+            return [session.run(file_item(p.relative_to(root).as_posix(), p.stat().st_size, flight_args)) for p in paths]
         finally:
             session.stop()
 

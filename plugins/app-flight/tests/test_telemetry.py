@@ -21,16 +21,16 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def as_read(fixes: list[tuple[float, float]], seconds: list[int], aircraft: str = "60") -> pl.DataFrame:
-    """A frame shaped like a read flight file (dates still text)."""
+    """A frame shaped like a read and validated flight file."""
     return pl.DataFrame(
         {
             "seq": list(range(len(fixes))),
-            "date": [(T0 + dt.timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S") for s in seconds],
+            "date": [T0 + dt.timedelta(seconds=s) for s in seconds],
             "aircraft": [aircraft] * len(fixes),
             "long": [lon for _, lon in fixes],
             "lat": [lat for lat, _ in fixes],
         },
-        schema_overrides={"long": pl.Float64, "lat": pl.Float64},
+        schema_overrides={"date": pl.Datetime("us"), "long": pl.Float64, "lat": pl.Float64},
     )
 
 
@@ -81,10 +81,7 @@ def test_first_fix_without_position_still_starts_at_zero() -> None:
     assert out["dt_s"].to_list() == [0.0, 1.0, 1.0]
 
 
-def test_unsorted_input_is_ordered_with_nulls_last() -> None:
-    frame = as_read([(0, 0), (0, 1), (0, 2)], [5, 0, 3]).with_columns(
-        pl.Series("date", ["2021-01-01 00:00:05", None, "2021-01-01 00:00:03"])
-    )
-    out = track(frame)
-    assert out["long"].to_list() == [2.0, 0.0, 1.0]
-    assert out["dt_s"].to_list()[:2] == [0.0, 2.0] and out["dt_s"][2] is None
+def test_unsorted_input_is_ordered_stably() -> None:
+    out = track(as_read([(0, 0), (0, 1), (0, 2), (0, 3)], [5, 0, 3, 0]))
+    assert out["long"].to_list() == [1.0, 3.0, 2.0, 0.0]
+    assert out["dt_s"].to_list() == [0.0, 0.0, 3.0, 2.0]

@@ -43,6 +43,11 @@ def _check_format(_: object, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(f"{attribute.name} must be one of {', '.join(OUTPUT_FORMATS)}, got {value!r}")
 
 
+def _check_positive(_: object, attribute: attrs.Attribute, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
 def _check_files(_: object, attribute: attrs.Attribute, value: str) -> None:
     if not value.strip():
         raise ValueError(f"{attribute.name} must be a glob pattern such as '*.csv'")
@@ -54,6 +59,9 @@ class FlightArgs:
 
     ``data_in`` is resolved under the AGILab home when relative. ``datemin`` is
     inclusive; ``datemax`` is inclusive too, and a bare day includes that whole day.
+    ``max_file_mb`` (megabytes of 10**6 bytes) refuses any larger input before
+    it is read: a flight file is a few MB (a day at 1 Hz is about 5 MB), and a
+    worker holds its whole file and frame in memory.
     """
 
     data_in: str = "data/flight"
@@ -62,11 +70,18 @@ class FlightArgs:
     datemin: str | None = attrs.field(default=None, validator=_check_bound)
     datemax: str | None = attrs.field(default=None, validator=_check_bound)
     output_format: str = attrs.field(default="parquet", validator=_check_format)
+    max_file_mb: float = attrs.field(default=256.0, validator=_check_positive)
 
     def __attrs_post_init__(self) -> None:
         window = self.window()
         if window[0] is not None and window[1] is not None and window[0] >= window[1]:
             raise ValueError(f"datemin {self.datemin!r} is not before datemax {self.datemax!r}")
+
+    def size_problem(self, name: str, size: int) -> str | None:
+        """Why an input of ``size`` bytes is refused, in one line naming it, or None when it is not."""
+        if size <= self.max_file_mb * 1_000_000:
+            return None
+        return f"{name}: {size / 1e6:,.1f} MB is over max_file_mb = {self.max_file_mb:g} MB; flight files are far smaller, raise max_file_mb to read it anyway"
 
     def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """Half-open time window ``[start, end)`` the rows must fall in (None: unbounded)."""

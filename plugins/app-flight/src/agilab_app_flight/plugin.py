@@ -18,6 +18,8 @@ def register_apps() -> list[AppSpec]:
             worker_modules=(
                 "agilab_app_flight.args",
                 "agilab_app_flight.distance",
+                "agilab_app_flight.names",
+                "agilab_app_flight.reader",
                 "agilab_app_flight.telemetry",
                 "agilab_app_flight.worker",
             ),

@@ -1,123 +1,26 @@
-"""Flight telemetry as polars frames: read one flight file, derive its motion.
+"""Flight telemetry as polars frames: a validated flight's motion, per-aircraft totals.
 
-This is the hot path of the app: one ``read_csv`` with the column types forced,
-then a few eager frame operations (on files this small, polars' default lazy
-engine costs more than it saves) with expressions built once per process. The
-slow row-by-row scan in :func:`find_bad_line` only runs after polars has
-already rejected a file, to tell the user *which* line is wrong.
+A few eager frame operations (on files this small, polars' default lazy engine
+costs more than it saves) with expressions built once per process. Frames come
+from :func:`agilab_app_flight.reader.parse_flight`: dates parsed and present,
+coordinates finite and in range, or empty (null).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from agilab_app_flight import distance as kernel
+from agilab_app_flight.reader import COORDINATES, INDEX_COLUMN, REQUIRED
 
 EARTH_RADIUS_M = 6_371_000.0
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-INDEX_COLUMN = ""  # the unnamed index a pandas ``to_csv`` writes first
-REQUIRED = ("date", "aircraft", "long", "lat")
-COORDINATES = ("long", "lat", "alt")
 MOTION = ("distance_m", "dt_s", "speed_mps")
-
-# Ids like "60" and "007" must stay text in every file, and coordinates must be
-# Float64 everywhere, or the parts of one dataset would not share a schema.
-READ_TYPES: dict[str, Any] = {
-    "date": pl.Utf8,
-    "aircraft": pl.Utf8,
-    "long": pl.Float64,
-    "lat": pl.Float64,
-    "alt": pl.Float64,
-}
-
-
-def read_flight(path: Path) -> pl.DataFrame:
-    """One flight file as a frame with the reference columns typed (date still text)."""
-    return parse_flight(path.read_bytes(), path)
-
-
-def parse_flight(content: bytes, path: Path) -> pl.DataFrame:
-    """The bytes of flight file ``path`` as a frame with the reference columns typed.
-
-    Parsing bytes already in memory is markedly faster than letting polars open
-    a small file itself. Raises :class:`ValueError` naming the file and the
-    missing columns, or the file and the first malformed line.
-    """
-    try:
-        frame = pl.read_csv(content, schema_overrides=READ_TYPES)
-    except pl.exceptions.NoDataError:
-        raise ValueError(f"{path}: empty file, expected a header with {', '.join(REQUIRED)}") from None
-    except pl.exceptions.PolarsError as exc:
-        raise malformed(path, exc) from None
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    # polars pads a row with too few fields with nulls instead of failing; a
-    # null in the last column is the only sign, and then a scan tells apart a
-    # short row from a genuinely empty cell.
-    if frame.height and frame.get_column(frame.columns[-1]).null_count():
-        problem = find_bad_line(path)
-        if problem:
-            raise ValueError(f"{path}, {problem}")
-    return frame
-
-
-def malformed(path: Path, exc: BaseException) -> ValueError:
-    """The error to report when polars rejected ``path``: the bad line if one is found."""
-    problem = find_bad_line(path)
-    if problem:
-        return ValueError(f"{path}, {problem}")
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ValueError(f"{path}: cannot read flight: {first}")
-
-
-def find_bad_line(path: Path) -> str | None:
-    """First row with the wrong field count, a non-numeric coordinate or a bad date.
-
-    Returns ``"line N: what is wrong"`` (N is the 1-based line in the file), or
-    None when every row is well formed. Slow on purpose: it is only the
-    diagnosis of a file polars already refused.
-    """
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header:
-            return None
-        width = len(header)
-        numbers = [(name, header.index(name)) for name in COORDINATES if name in header]
-        date_at = header.index("date") if "date" in header else None
-        for row in reader:
-            if not row:
-                continue
-            line = reader.line_num
-            if len(row) != width:
-                return f"line {line}: {len(row)} field(s) where the header has {width}"
-            for name, at in numbers:
-                value = row[at]
-                if value and not _is_number(value):
-                    return f"line {line}: {name} {value!r} is not a number"
-            if date_at is not None and row[date_at]:
-                try:
-                    dt.datetime.strptime(row[date_at], DATE_FORMAT)
-                except ValueError:
-                    return f"line {line}: date {row[date_at]!r} does not match {DATE_FORMAT}"
-    return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return "_" not in text  # Python accepts 1_000, polars does not
 
 
 def great_circle_m(lat1: pl.Expr, lon1: pl.Expr, lat2: pl.Expr, lon2: pl.Expr) -> pl.Expr:
@@ -169,23 +72,21 @@ def track(
 ) -> pl.DataFrame:
     """A read flight as a time-ordered track with its motion columns.
 
-    Parses ``date`` with the exact format (a bad one raises a polars error),
-    keeps rows with ``start <= date < end`` (either bound optional), orders rows
-    by time (stable, nulls last; skipped when the file is already in order, as
+    Keeps rows with ``start <= date < end`` (either bound optional), orders
+    rows by time (stable; skipped when the file is already in order, as
     recorded flights are) and puts columns in one order for every file: the
-    reference columns, ``alt`` (null when the file has none), the extra columns
-    (the unnamed index dropped), then the motion.
+    reference columns, ``alt`` (null when the file has none), the extra
+    columns (the unnamed index dropped), then the motion.
     """
     extras = [c for c in frame.columns if c not in (INDEX_COLUMN, *REQUIRED, *COORDINATES, *MOTION)]
     alt = pl.col("alt") if "alt" in frame.columns else pl.lit(None, dtype=pl.Float64).alias("alt")
-    flight = frame.select(pl.col("date").str.strptime(pl.Datetime("us"), DATE_FORMAT), "aircraft", "long", "lat", alt, *extras)
+    flight = frame.select("date", "aircraft", "long", "lat", alt, *extras)
     if start is not None or end is not None:
         date = pl.col("date")
         inside = (date >= start) if end is None else (date < end) if start is None else date.is_between(start, end, closed="left")
         flight = flight.filter(inside)
-    dates = flight.get_column("date")
-    if dates.null_count() or not dates.is_sorted():
-        flight = flight.sort("date", maintain_order=True, nulls_last=True)
+    if not flight.get_column("date").is_sorted():
+        flight = flight.sort("date", maintain_order=True)
     per_aircraft = flight.get_column("aircraft").n_unique() > 1
     distance, step, speed = motion(per_aircraft)
     if kernel.COMPILED and not per_aircraft:
