@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from agilab_core.redaction import MASK, is_secret_name, redact, redact_text, secret_values
+from agilab_core.redaction import CYCLE, MASK, is_secret_name, redact, redact_text, secret_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -99,7 +99,7 @@ def test_tuples_and_objects_become_json() -> None:
 def test_a_cycle_does_not_recurse_forever() -> None:
     data: dict[str, Any] = {"a": 1}
     data["self"] = data
-    assert redact(data) == {"a": 1, "self": "<cycle>"}
+    assert redact(data) == {"a": 1, "self": CYCLE}
 
 
 # -- values -------------------------------------------------------------------------
@@ -141,6 +141,7 @@ def test_well_known_token_formats_are_masked_anywhere() -> None:
 def test_redact_text_masks_pairs_in_reprs_logs_and_json_text() -> None:
     line = "SshOptions(host='h', password='hunter 2') token=abc123 {\"api_key\": \"zz9\"} keys=3 monkey=4"
     assert redact_text(line) == "SshOptions(host='h', password='***') token=*** {\"api_key\": \"***\"} keys=3 monkey=4"
+    assert redact_text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic ***"
 
 
 def test_redact_text_masks_given_literal_secrets_longest_first() -> None:

@@ -17,11 +17,13 @@ Redaction is idempotent: redacting twice gives the same result.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "***"
+CYCLE = "<cycle>"  # in place of a container found inside itself
 #: Literal secrets shorter than this are not searched for in free text: they
 #: would mask every occurrence of a common letter or digit.
 MIN_LITERAL = 4
@@ -59,12 +61,17 @@ def is_secret_name(name: str) -> bool:
     The name is split into words (snake_case, kebab-case, camelCase, dots).
     Secret when a word is a secret word (password, pass, pwd, secret, token,
     credentials, apikey...) or ends with one (``dbpassword``), or when
-    ``key``/``keys`` stands alone (``key``) or next to a credential word
+    ``key`` stands alone, or ``key``/``keys`` stands next to a credential word
     (``private_key``, ``ssh_key``, ``client_keys``, ``key_file``, ``sshkey``).
     Not secret: ``keys``, ``key_count``, ``monkey``, ``primary_key``,
     ``max_tokens`` (a word like count/max/length/timeout makes it a measure).
     """
-    words = _words(str(name))
+    return _secret_name(str(name))
+
+
+@functools.lru_cache(maxsize=4096)  # the same few field names, thousands of times per manifest
+def _secret_name(name: str) -> bool:
+    words = _words(name)
     if not words or any(w in _MEASURE_WORDS for w in words):
         return False
     if words == ["key"]:
@@ -110,6 +117,12 @@ _PAIR = re.compile(
     r"(?P<scheme>(?i:bearer|basic|digest|token)\s+)?"
     r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n]*)(?P=q)|(?P<bare>[^\s,;)\]}\"']+))"
 )
+# Cheap test that a string may hold one of the shapes above (most strings do not).
+_MAYBE_SECRET = re.compile(
+    r"://|-----BEGIN|bearer|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|AKIA|ASIA|sk-|eyJ"
+    r"|(?:pass|pwd|secret|token|cred|key|auth|cookie)[\w.\-]*[\"']?\s*[=:]",
+    re.IGNORECASE,
+)
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9\-._~+/=%]+$")
 
 
@@ -133,6 +146,8 @@ class _Redactor:
         literals = sorted({s for s in secrets if isinstance(s, str) and s and s not in MASK}, key=len, reverse=True)
         self.literal = re.compile("|".join(map(re.escape, literals))) if literals else None
         self.found: set[str] = set()
+        self._open: set[int] = set()  # ids of the containers being walked, to stop at cycles
+        self._keys: dict[str, str] = {}  # redacted field names: a manifest repeats the same few
 
     # -- text ------------------------------------------------------------------
 
@@ -142,14 +157,24 @@ class _Redactor:
         return MASK
 
     def text(self, text: str) -> str:
+        if _MAYBE_SECRET.search(text):
+            text = self._shapes(text)
+        if self.literal is not None:
+            text = self.literal.sub(lambda m: self._hide(m.group(0)), text)
+        return text
+
+    def _shapes(self, text: str) -> str:
         text = _PRIVATE_KEY.sub(lambda m: self._hide(m.group(0)), text)
         text = _URL_USERINFO.sub(self._userinfo, text)
         text = _BEARER.sub(lambda m: m.group("scheme") + self._hide(m.group("token")), text)
         text = _KNOWN_TOKENS.sub(lambda m: self._hide(m.group(0)), text)
-        text = _PAIR.sub(self._pair, text)
-        if self.literal is not None:
-            text = self.literal.sub(lambda m: self._hide(m.group(0)), text)
-        return text
+        return _PAIR.sub(self._pair, text)
+
+    def key(self, name: str) -> str:
+        shown = self._keys.get(name)
+        if shown is None:
+            shown = self._keys[name] = self.text(name)
+        return shown
 
     def _userinfo(self, m: re.Match[str]) -> str:
         user, colon, password = m.group("userinfo").partition(":")
@@ -161,7 +186,7 @@ class _Redactor:
 
     def _pair(self, m: re.Match[str]) -> str:
         value = m.group("quoted") if m.group("q") else m.group("bare")
-        if not value or value == MASK or not is_secret_name(m.group("name")):
+        if not value or value == MASK or not _secret_name(m.group("name")):
             return m.group(0)
         self._hide(value)
         q = m.group("q") or ""
@@ -174,44 +199,51 @@ class _Redactor:
             len(p) == len(path) and all(a == "*" or a == b for a, b in zip(p, path, strict=True)) for p in self.paths
         )
 
-    def value(self, obj: Any, path: tuple[str, ...] = (), seen: frozenset[int] = frozenset()) -> Any:
-        if obj is None or isinstance(obj, bool):
-            return obj
-        if isinstance(obj, (int, float)):
-            return obj
+    def _enter(self, obj: Any) -> bool:
+        """Mark a container as being walked; False when it contains itself."""
+        if id(obj) in self._open:
+            return False
+        self._open.add(id(obj))
+        return True
+
+    def value(self, obj: Any, path: tuple[str, ...] = ()) -> Any:
         if isinstance(obj, str):
             return self.text(obj)
-        if isinstance(obj, (Mapping, list, tuple, set, frozenset)):
-            if id(obj) in seen:
-                return "<cycle>"
-            seen = seen | {id(obj)}
+        if obj is None or isinstance(obj, (bool, int, float)):
+            return obj
+        if not isinstance(obj, (Mapping, list, tuple, set, frozenset)):
+            return self.text(str(obj))
+        if not self._enter(obj):
+            return CYCLE
+        try:
             if isinstance(obj, Mapping):
                 out: dict[str, Any] = {}
                 for key, item in obj.items():
                     name = key if isinstance(key, str) else str(key)
-                    where = (*path, name)
-                    if is_secret_name(name) or self._secret_path(where):
-                        out[self.text(name)] = self.mask(item, seen)
-                    else:
-                        out[self.text(name)] = self.value(item, where, seen)
+                    where = (*path, name) if self.paths else path
+                    secret = _secret_name(name) or (bool(self.paths) and self._secret_path(where))
+                    out[self.key(name)] = self.mask(item) if secret else self.value(item, where)
                 return out
             items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
-            return [self.value(item, path, seen) for item in items]
-        return self.text(str(obj))
+            return [self.value(item, path) for item in items]
+        finally:
+            self._open.discard(id(obj))
 
-    def mask(self, obj: Any, seen: frozenset[int] = frozenset()) -> Any:
+    def mask(self, obj: Any) -> Any:
         """Every non-empty leaf of ``obj`` masked; None, "", booleans and empty containers kept."""
         if obj is None or isinstance(obj, bool) or (isinstance(obj, str) and not obj):
             return obj
-        if isinstance(obj, (Mapping, list, tuple, set, frozenset)):
-            if id(obj) in seen:
-                return "<cycle>"
-            seen = seen | {id(obj)}
+        if not isinstance(obj, (Mapping, list, tuple, set, frozenset)):
+            return self._hide(obj if isinstance(obj, str) else str(obj))
+        if not self._enter(obj):
+            return CYCLE
+        try:
             if isinstance(obj, Mapping):
-                return {self.text(str(k)): self.mask(v, seen) for k, v in obj.items()}
+                return {self.key(str(k)): self.mask(v) for k, v in obj.items()}
             items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
-            return [self.mask(item, seen) for item in items]
-        return self._hide(obj if isinstance(obj, str) else str(obj))
+            return [self.mask(item) for item in items]
+        finally:
+            self._open.discard(id(obj))
 
 
 # -- public API ---------------------------------------------------------------------
