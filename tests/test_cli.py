@@ -18,6 +18,7 @@ import polars as pl
 import psutil
 import pytest
 from agilab_app_flight.sample import generate
+from agilab_core.atomic import sha256_file
 
 AGILAB = str(Path(sys.executable).with_name("agilab"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -374,3 +375,180 @@ def test_debug_shows_the_real_traceback_of_a_failing_item(home, flights, tmp_pat
 def test_a_value_refused_by_a_validator_is_blamed_on_set(home, flights):
     line = one_line_error(agilab("run", "flight", "--set", "nfile=-2", "--set", f"data_in={flights}", home=home, check=2))
     assert line.startswith("error: --set:") and "nfile" in line
+
+
+# -- evidence that survives anything ---------------------------------------------------------
+# Real signals on every executor, a real full disk (a small tmpfs: root is needed,
+# which CI and the test machines have), hostile file names, damaged evidence.
+
+
+@pytest.fixture(scope="module")
+def busy_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough flight files that a run is still going when it is signalled."""
+    folder = tmp_path_factory.mktemp("busy-flights")
+    generate(folder, files=240, rows=1500, seed=7, min_rows=800, max_rows=3000)
+    return folder
+
+
+def _journal_lines(home: Path) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in (home / "runs" / "flight").glob("*/items.jsonl"))
+
+
+def _descendants(proc: psutil.Process, seen: dict[int, psutil.Process]) -> None:
+    try:
+        for child in proc.children(recursive=True):
+            seen.setdefault(child.pid, child)
+    except psutil.Error:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("executor", "sig"),
+    [("local", signal.SIGKILL), ("local", signal.SIGTERM), ("pool", signal.SIGKILL), ("pool", signal.SIGTERM), ("dask", signal.SIGTERM), ("dask", signal.SIGKILL)],
+    ids=lambda v: v.name if isinstance(v, signal.Signals) else v,
+)
+def test_a_killed_run_keeps_its_finished_items_and_resume_completes_it(home, busy_flights, executor, sig):
+    options = ["-w", "2"] if executor != "local" else []
+    if executor == "dask":
+        options += ["-o", "dashboard="]
+    if executor != "local":
+        agilab("install", "flight", "-e", executor, home=home, check=0)  # kill the run, not the venv build
+    env = {**os.environ, "AGILAB_HOME": str(home)}
+    cmd = [AGILAB, "run", "flight", "-e", executor, *options, "--set", f"data_in={busy_flights}", "--set", "output_format=csv"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    manager = psutil.Process(proc.pid)
+    children: dict[int, psutil.Process] = {}
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline and _journal_lines(home) < 5:
+        _descendants(manager, children)
+        time.sleep(0.01)
+    _descendants(manager, children)
+    assert proc.poll() is None, "the run ended before it could be signalled"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == (-9 if sig == signal.SIGKILL else 143), err
+    assert "Traceback" not in err
+    _, alive = psutil.wait_procs(list(children.values()), timeout=60)
+    assert [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == [], "processes left behind"
+
+    (run_dir,) = (home / "runs" / "flight").iterdir()
+    run_id = run_dir.name
+    shown = json.loads(agilab("show", run_id, "--json", home=home, check=0).stdout)
+    assert shown["status"] == "interrupted"
+    ok = [r for r in shown["results"] if r["status"] == "ok"]
+    assert len(ok) >= 5 or sig == signal.SIGTERM  # SIGTERM may finish items before the record closes
+    for r in ok:  # every finished item's outputs are there, as hashed
+        for out in r["outputs"]:
+            assert sha256_file(Path(shown["outputs"]) / out["path"]) == out["sha256"]
+    text = agilab("show", run_id, home=home, check=0).stdout
+    assert "interrupted" in text and f"agilab run --resume {run_id}" in text
+
+    resumed = json.loads(agilab("run", "--resume", run_id, "-e", executor, *options, "--json", home=home, check=0).stdout)
+    assert resumed["status"] == "ok" and resumed["items"] == {"total": 240, "ok": 240, "failed": 0}
+    manifest = json.loads(Path(resumed["manifest"]).read_text())
+    assert manifest["resumed_from"] == run_id and len(manifest["carried_over"]) >= len(ok)
+    ids = [r["item_id"] for r in manifest["results"]]
+    assert sorted(ids) == sorted(p.name for p in busy_flights.glob("*.csv"))  # each item once
+    recorded = [out["path"] for r in manifest["results"] for out in r["outputs"]]
+    on_disk = sorted(p.relative_to(resumed["outputs"]).as_posix() for p in Path(resumed["outputs"]).rglob("*.csv"))
+    assert sorted(recorded) == on_disk  # each output once, none stray
+    assert resumed["summary"]["files"] == 240
+
+
+def test_a_full_disk_leaves_a_readable_record_and_no_traceback(home, busy_flights, tmp_path, agilab_wenv):
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"this test mounts a tmpfs and needs root (CAP_SYS_ADMIN): mount said {done.stderr.strip()!r}")
+    try:
+        small_home = disk / "home"
+        proc = agilab("run", "flight", "--set", f"data_in={busy_flights}", "--set", "output_format=csv", "--json", home=small_home)
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["status"] == "failed"
+        assert "No space left on device" in json.dumps(out)
+        (run_dir,) = (small_home / "runs" / "flight").iterdir()
+        shown = agilab("show", run_dir.name, "--json", home=small_home)
+        assert shown.returncode == 0, shown.stderr
+        record = json.loads(shown.stdout)
+        assert record["status"] in ("failed", "interrupted")
+        assert record["items"]["ok"] >= 1  # what finished before the disk filled is on record
+        listed = agilab("runs", "--json", home=small_home, check=0)
+        assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_dir.name]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def _copy(flights: Path, target: Path, names: list[bytes]) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    sources = sorted(flights.glob("*.csv"))
+    for src, name in zip(sources, names, strict=False):
+        with open(os.path.join(os.fsencode(target), name), "wb") as fh:
+            fh.write(src.read_bytes())
+    return target
+
+
+def test_file_names_with_markup_and_escape_sequences_never_reach_the_terminal_raw(home, busy_flights, tmp_path):
+    names = [b"[x].csv", b"\x1b[31mred\x1b[0m.csv", b"[bold]loud.csv", b"plain.csv"]
+    data = _copy(busy_flights, tmp_path / "data", names)
+    broken = (data / "plain.csv").read_text().splitlines()
+    fields = broken[3].split(",")
+    fields[3] = "[/x]"  # markup in a value, quoted back in the error message
+    broken[3] = ",".join(fields)
+    with open(os.path.join(os.fsencode(data), b"[red]broken.csv"), "w") as fh:
+        fh.write("\n".join(broken) + "\n")
+    proc = agilab("run", "flight", "--set", f"data_in={data}", home=home)
+    assert proc.returncode == 1, proc.stderr  # the broken file fails alone
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "[red]broken.csv" in proc.stdout and "[/x]" in proc.stdout  # shown literally, not as markup
+    run_id = next((home / "runs" / "flight").iterdir()).name
+    for args in (("show", run_id), ("runs",), ("runs", "--json"), ("show", run_id, "--json")):
+        shown = agilab(*args, home=home)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout + shown.stderr
+    assert "[red]broken.csv" in agilab("show", run_id, home=home).stdout
+
+
+def test_a_relative_home_is_resolved_once(tmp_path, busy_flights, agilab_wenv):
+    env = {**os.environ, "AGILAB_WENV": str(agilab_wenv)}
+    env.pop("AGILAB_HOME", None)
+    data = _copy(busy_flights, tmp_path / "data", [b"a.csv", b"b.csv"])
+    run = subprocess.run([AGILAB, "run", "flight", "--home", "rel-home", "--set", f"data_in={data}", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    manifest = Path(json.loads(run.stdout)["manifest"])
+    assert manifest.is_absolute() and manifest.is_relative_to(tmp_path / "rel-home")
+    listed = subprocess.run([AGILAB, "runs", "--home", "rel-home", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert len(json.loads(listed.stdout)) == 1
+
+
+def test_out_must_be_a_deliberate_folder(home, busy_flights, tmp_path):
+    data = _copy(busy_flights, tmp_path / "data", [b"a.csv", b"b.csv"])
+    flight = ["run", "flight", "--set", f"data_in={data}"]
+    assert "--out is empty" in one_line_error(agilab(*flight, "--out", "", home=home, check=2))
+    assert "is inside the app's input folder" in one_line_error(agilab(*flight, "--out", str(data / "out"), home=home, check=2))
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    assert "is not empty and holds no earlier outputs of flight" in one_line_error(agilab(*flight, "--out", str(foreign), home=home, check=2))
+    assert not (home / "runs").exists() or not any((home / "runs").rglob("manifest.json"))  # refused before any run folder
+    mine = tmp_path / "mine"
+    agilab(*flight, "--out", str(mine), home=home, check=0)
+    agilab(*flight, "--out", str(mine), home=home, check=0)  # an earlier output folder of this app may be reused
+
+
+def test_damaged_manifests_are_named_and_the_other_runs_still_list(home, busy_flights, tmp_path):
+    data = _copy(busy_flights, tmp_path / "data", [b"a.csv"])
+    good = json.loads(agilab("run", "flight", "--set", f"data_in={data}", "--json", home=home, check=0).stdout)
+    for name, content in (("20000101-000000-trunc", b'{"run_id": "x", "sta'), ("20000101-000000-list", b"[1]"), ("20000101-000000-bin", b"\xff\x00\x1b[31m")):
+        folder = home / "runs" / "flight" / name
+        folder.mkdir()
+        (folder / "manifest.json").write_bytes(content)
+    listed = agilab("runs", "--json", home=home, check=0)
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [good["run_id"]]
+    warnings = listed.stderr.strip().splitlines()
+    assert len(warnings) == 3 and all(w.startswith("warning: ") and "manifest.json" in w for w in warnings)
+    assert "\x1b" not in listed.stderr
+    assert "not a readable manifest" in one_line_error(agilab("show", "20000101-000000-list", home=home, check=2))
+    agilab("runs", home=home, check=0)

@@ -198,13 +198,13 @@ def install(app: str, executor: str | None, workers: str | None, cython: bool | 
 @click.option("-o", "options", multiple=True, metavar="KEY=VALUE", help="Set an executor option.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_cython_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write outputs here instead of the run folder (empty, or an earlier output folder of APP).")
+@click.option("--out", help="Write outputs here instead of the run folder (empty, or an earlier output folder of APP).")
 @click.option("--resume", metavar="RUN_ID", help="Complete RUN_ID: run only its items that are not ok, into its output folder.")
 @_home_option
 @_debug_option
 def run(
     app: str | None, executor: str | None, workers: str | None, sets: tuple[str, ...], options: tuple[str, ...], as_json: bool,
-    cython: bool | None, out: Path | None, resume: str | None, home: Path | None,
+    cython: bool | None, out: str | None, resume: str | None, home: Path | None,
 ) -> None:
     """Run APP and record its evidence. Exit 0 all ok, 1 items failed, 2 bad request."""
     from agilab_core.runner import Agi
@@ -413,6 +413,13 @@ def _human(n: float) -> str:
 # -- entry point ----------------------------------------------------------------------------
 
 
+def _message(error: Any) -> str:
+    """An error for the terminal: credentials masked, control characters escaped."""
+    from agilab_core.redaction import redact_text
+
+    return plain(redact_text(str(error)))
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
@@ -427,23 +434,24 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        click.echo(f"error: {plain(exc.format_message())}", err=True)
+        click.echo(f"error: {_message(exc.format_message())}", err=True)
         sys.exit(EXIT_USAGE)
-    except Terminated:
-        click.echo("terminated", err=True)
-        sys.exit(EXIT_SIGTERM)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns an interruption into Abort; the cause tells SIGTERM from Ctrl-C
+        if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated):
+            click.echo("terminated", err=True)
+            sys.exit(EXIT_SIGTERM)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_SIGINT)
     except AgilabError as exc:
         if _State.debug:
             traceback.print_exc()
-        click.echo(f"error: {plain(exc)}", err=True)
+        click.echo(f"error: {_message(exc)}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - a bug: one line unless --debug
         if _State.debug:
             traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {plain(exc)} (rerun with --debug for the traceback)", err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {_message(exc)} (rerun with --debug for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)
 

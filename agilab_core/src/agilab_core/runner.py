@@ -73,6 +73,12 @@ def _path(value: str | Path | None) -> Path | None:
     return None if value is None else Path(value)
 
 
+def _out_path(value: str | Path | None) -> Path | None:
+    if isinstance(value, str) and not value.strip():  # Path("") would be the current folder
+        raise UsageError("--out is empty; give a folder (use --out . to write into the current folder)")
+    return _path(value)
+
+
 @attrs.frozen(kw_only=True)
 class RunRequest:
     """What to run, where and how: the one request the CLI and ``AGI`` share.
@@ -88,7 +94,7 @@ class RunRequest:
     args: dict[str, Any] = attrs.field(factory=dict, converter=_mapping)
     executor_options: dict[str, Any] = attrs.field(factory=dict, converter=_mapping)
     home: Path | None = attrs.field(default=None, converter=_path)
-    out: Path | None = attrs.field(default=None, converter=_path)
+    out: Path | None = attrs.field(default=None, converter=_out_path)
     cython: bool | None = None
     resume: str | None = None
 
@@ -594,8 +600,6 @@ def _output_folder(out: Path | None, p: _Prepared) -> Path | None:
     """``--out`` checked: not the current folder by accident, not inside the input, empty or this app's."""
     if out is None:
         return None
-    if not str(out).strip():
-        raise UsageError("--out is empty; give a folder (use --out . to write into the current folder)")
     folder = out.expanduser().resolve()
     if p.data_root is not None:
         root = Path(p.data_root).resolve()
