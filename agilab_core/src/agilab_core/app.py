@@ -10,6 +10,7 @@ the kernel only ever hands it around as an import path, never as an object.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
 
 ITEM_OK = "ok"
 ITEM_FAILED = "failed"
+
+
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _paths(values: Iterable[str | Path]) -> tuple[str | Path, ...]:
+    return tuple(values)
 
 
 @attrs.frozen
@@ -38,7 +47,7 @@ class WorkItem:
     id: str
     payload: Any = None
     weight: float = 1.0
-    inputs: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    inputs: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
 
 @attrs.frozen
@@ -70,7 +79,7 @@ class ItemOutput:
 
     rows: int = 0
     bytes_in: int = 0
-    files: tuple[str | Path, ...] = attrs.field(default=(), converter=tuple)
+    files: tuple[str | Path, ...] = attrs.field(default=(), converter=_paths)
     metrics: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -206,6 +215,6 @@ class AppSpec:
     worker: str
     settings: str | None = None
     description: str = ""
-    worker_modules: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    cython_modules: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    worker_requirements: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    worker_modules: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    cython_modules: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    worker_requirements: tuple[str, ...] = attrs.field(default=(), converter=_names)

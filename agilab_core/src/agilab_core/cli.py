@@ -382,7 +382,8 @@ def show(run_id: str, as_json: bool, home: Path | None) -> None:
     results = m.get("results")
     for r in results if isinstance(results, list) else []:
         if isinstance(r, dict) and r.get("status") != "ok":
-            err = r.get("error") if isinstance(r.get("error"), dict) else {}
+            error = r.get("error")
+            err: dict[str, Any] = error if isinstance(error, dict) else {}
             console.print(f"  [red]failed[/] {safe(r.get('item_id'))}: {safe(err.get('type'))}: {safe(err.get('message'))}")
             if _State.debug and err.get("traceback"):
                 console.print(plain(err["traceback"]), markup=False)

@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack, cast
 
 import attrs
 
@@ -232,7 +232,7 @@ class Agi:
         settings = env.settings()
         exec_spec = reg.executor(request.executor or settings.cluster.executor or DEFAULT_EXECUTOR)
         options = fold_dotted({**settings.cluster.options, **request.executor_options}, exec_spec.config_type)
-        config = structure(typed_values(options, exec_spec.config_type), exec_spec.config_type, f"executor {exec_spec.name} options (-o)", path="options")
+        config: Any = structure(typed_values(options, exec_spec.config_type), exec_spec.config_type, f"executor {exec_spec.name} options (-o)", path="options")
         workers_text = request.workers if request.workers is not None else settings.cluster.workers
         if workers_text is None:
             workers_text = exec_spec.executor.default_workers
@@ -241,7 +241,7 @@ class Agi:
     def _prepare(self, request: RunRequest) -> _Prepared:
         r = self._resolve(request)
         manager_cls = r.spec.manager
-        parsed_args = build_args(manager_cls.args_type, r.settings, typed_values(request.args, manager_cls.args_type))
+        parsed_args: Any = build_args(manager_cls.args_type, r.settings, typed_values(request.args, manager_cls.args_type))
         slots = r.executor.executor.slots(r.config, r.workers)
         manager = manager_cls()
         items = _checked_items(r.spec, r.env, manager.work_items(parsed_args, r.env))
@@ -256,14 +256,16 @@ class Agi:
         """Ask ``plan_work`` implementations in hook order; the first answer must place every item once."""
         caller = self.registry.pm.hook.plan_work
         kwargs = {"items": list(items), "workers": slots, "capacities": capacities}
-        for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last registered (and tryfirst) first
-            plan = impl.function(*(kwargs[name] for name in impl.argnames))
+        for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: tryfirst, then last registered first
+            if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
+                continue
+            plan: Any = impl.function(*(kwargs[name] for name in impl.argnames))
             if plan is None:
                 continue
             problem = _placement_problem(plan, items)
             if problem:
                 raise ConfigError(f"plan_work of plugin {impl.plugin_name!r} {problem}; a plan must place every item exactly once")
-            return plan
+            return cast(WorkPlan, plan)
         raise ConfigError("no plan_work implementation answered")
 
     def get_distrib(self, app: str | AppSpec | RunRequest, **fields: Unpack[RequestFields]) -> PlanResult:

@@ -74,7 +74,7 @@ class ProbeWorker(Worker):
                 os.kill(os.getpid(), signal.SIGKILL)
         if index in args.fail:
             raise ValueError(f"probe item {index} fails on purpose")
-        files = []
+        files: list[str | Path] = []
         if args.write:
             target = self.ctx.output_dir / "probe" / f"{item.id}.json"
             with atomic_path(target) as tmp:
