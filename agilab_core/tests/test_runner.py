@@ -495,6 +495,8 @@ def test_the_default_environment_hash_is_stable(agi) -> None:
 class ScriptOptions:
     mode: str = "ok"
     api_token: str = ""
+    endpoint: str = ""
+    plain_word: str = attrs.field(default="", metadata={"secret": True})
 
 
 class ScriptedExecutor(Executor):
@@ -507,6 +509,8 @@ class ScriptedExecutor(Executor):
         ids = sorted(i for a in plan.assignments for i in a)
         mode = self.config.mode
         for n, item_id in enumerate(ids):
+            if mode == "leak" and n == 1:
+                raise ConnectionError(f"cannot reach {self.config.endpoint} with {self.config.plain_word}")
             if mode == "crash" and n == 2:
                 raise RuntimeError("cluster vanished\nwith details")
             if mode == "interrupt" and n == 1:
@@ -554,7 +558,7 @@ def scripted(agi, agilab_registry) -> Any:
 def test_executor_info_and_redacted_options_are_in_the_manifest(scripted) -> None:
     result = scripted.run("probe", executor="scripted", executor_options={"api_token": "s3cret"}, args={"count": 2})
     m = _manifest(result)
-    assert m["executor"]["options"] == {"mode": "ok", "api_token": "***"}
+    assert m["executor"]["options"] == {"mode": "ok", "api_token": "***", "endpoint": "", "plain_word": ""}
     assert "s3cret" not in result.manifest.read_text()
     assert m["executor"]["info"] == {"dashboard": "http://scripted"}
     assert ScriptedExecutor.closed == 1
@@ -684,3 +688,19 @@ def test_pool_run_with_typed_options(agi) -> None:
     assert m["executor"]["options"]["retries"] == 2
     assert m["workers"] == "2"
     assert len(m["plan"]["slots"]) == 2
+
+
+def test_secrets_never_reach_the_evidence_or_the_result(scripted) -> None:
+    # a password inside a URL, and a field marked secret whose value looks like any word
+    options = {"mode": "leak", "endpoint": "tcp://ops:hunter2-pw@127.0.0.1:8786", "plain_word": "swordfish-42"}
+    result = scripted.run("probe", executor="scripted", executor_options=options, args={"count": 3})
+    assert result.status == "failed"
+    assert "ops:***@127.0.0.1:8786" in result.error
+    m = _manifest(result)
+    assert m["executor"]["options"]["endpoint"] == "tcp://ops:***@127.0.0.1:8786"
+    assert m["executor"]["options"]["plain_word"] == "***"
+    for path in result.run_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert "hunter2-pw" not in text and "swordfish-42" not in text, path
+    assert "hunter2-pw" not in repr(result) and "swordfish-42" not in repr(result)
