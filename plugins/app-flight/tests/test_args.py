@@ -26,6 +26,8 @@ def test_packaged_settings_are_valid_defaults() -> None:
         ("nfile", -1, "nfile"),
         ("output_format", "json", "parquet, csv"),
         ("files", "", "files"),
+        ("max_file_mb", 0, "max_file_mb"),
+        ("max_file_mb", float("nan"), "max_file_mb"),
     ],
 )
 def test_bad_values_are_refused_by_field(field: str, value: object, words: str) -> None:
@@ -44,3 +46,12 @@ def test_a_bare_datemax_covers_its_whole_day() -> None:
         dt.datetime(2021, 1, 2),
     )
     assert FlightArgs(datemax="2021-01-01 10:00:00").window() == (None, dt.datetime(2021, 1, 1, 10, 0, 1))
+
+
+def test_the_size_limit_names_the_file_and_the_limit() -> None:
+    args = FlightArgs(max_file_mb=1.5)
+    assert args.size_problem("a.csv", 1_500_000) is None
+    assert args.size_problem("sub/b.csv", 2_000_000) == (
+        "sub/b.csv: 2.0 MB is over max_file_mb = 1.5 MB; flight files are far smaller, raise max_file_mb to read it anyway"
+    )
+    assert FlightArgs(max_file_mb=float("inf")).size_problem("c.csv", 10**15) is None

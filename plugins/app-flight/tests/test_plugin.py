@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,26 @@ def test_run_end_to_end(agi, agilab_home: Path, tmp_path: Path) -> None:
     assert json.loads((result.outputs / "summary.json").read_text()) == result.summary
     dataset = pl.scan_parquet(result.outputs / "**" / "*.parquet", hive_partitioning=True).collect()
     assert dataset.height == 480 and dataset.schema["aircraft"] == pl.String
+
+
+def test_odd_file_names_run_through_the_command_line(agilab_home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    generate(data, files=3, rows=50, seed=5)
+    good = sorted(data.glob("*.csv"))
+    os.rename(good[0], os.path.join(os.fsencode(data), b"\xff\xfe.csv"))
+    good[1].rename(data / "esc\x1b[31m new\nline.csv")
+    (data / "[").mkdir()
+    (data / "[" / "x]bad.csv").write_text(",date,aircraft,long,lat,alt\n0,2021-01-01 00:00:00,[/x],1,999,3\n")
+    cmd = [str(Path(sys.executable).with_name("agilab")), "run", "flight", "--set", f"data_in={data}", "--set", "files=**/*.csv"]
+    env = {**os.environ, "AGILAB_HOME": str(agilab_home)}
+    out = json.loads(subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, check=False).stdout)
+    assert out["items"] == {"total": 4, "ok": 3, "failed": 1}
+    (failure,) = out["failed"]
+    assert failure["item"] == "[/x]bad.csv" and "[/x]bad.csv, line 2, lat: 999.0 is outside -90..90 degrees" in failure["error"]
+    assert out["summary"]["files"] == 3 and out["summary"]["missing_parts"] == []
+    manifest = json.loads(Path(out["manifest"]).read_text(encoding="utf-8"))
+    assert sorted(r["item_id"] for r in manifest["results"]) == sorted(["%FF%FE.csv", "[/x]bad.csv", "esc%1B[31m new%0Aline.csv", good[2].name])
+    plain = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert plain.returncode == 1, plain.stderr  # some items failed: not an internal error
+    assert "Traceback" not in plain.stdout + plain.stderr and "\x1b[31m" not in plain.stdout
+    assert "[/x]bad.csv" in plain.stdout

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import polars as pl
+import pytest
 from agilab_app_flight.sample import generate, main
 
 
@@ -58,3 +59,25 @@ def test_command_line_prints_a_summary(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path / "out"), "--files", "3", "--rows", "10", "--seed", "2"]) == 0
     assert "3 flight files, 30 rows" in capsys.readouterr().out
     assert len(list((tmp_path / "out").glob("*.csv"))) == 3
+
+
+def test_sparse_files_lose_some_altitudes_and_nothing_else(tmp_path: Path, run_items) -> None:
+    dense = generate(tmp_path / "dense", files=30, rows=200, seed=4, min_rows=50, max_rows=900)
+    sparse = generate(tmp_path / "sparse", files=30, rows=200, seed=4, min_rows=50, max_rows=900, sparse=1 / 3)
+    holes = 0
+    for d, s in zip(dense, sparse, strict=True):
+        full, thin = d.read_text().splitlines(), s.read_text().splitlines()
+        assert len(full) == len(thin)
+        emptied = [a for a, b in zip(full, thin, strict=True) if a != b]
+        assert all(b.endswith(",") and a.startswith(b) for a, b in zip(full, thin, strict=True) if a != b)
+        holes += bool(emptied)
+        assert len(emptied) <= 0.2 * len(full)
+    assert 4 <= holes <= 18  # about a third of 30
+    results = run_items(sparse, out=tmp_path / "out")
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert pl.read_parquet(tmp_path / "out" / "**" / "*.parquet")["alt"].null_count() > 0
+
+
+def test_sparse_must_be_a_fraction(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sparse"):
+        generate(tmp_path, files=1, rows=1, sparse=1.5)

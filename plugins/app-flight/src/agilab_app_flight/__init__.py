@@ -1,10 +1,11 @@
 """AGILab app ``flight``: per-flight CSV telemetry in, a hive-partitioned dataset out.
 
-The manager (:class:`FlightManager`) plans one item per file; the worker
-(``agilab_app_flight.worker:FlightWorker``) reads a file, adds the distance,
-time step and speed between consecutive fixes, and writes
-``aircraft=<id>/<file>.parquet``. Synthetic input comes from
-``python -m agilab_app_flight.sample``.
+The manager (:class:`FlightManager`) plans one item per file, named relative
+to ``data_in``; the worker (``agilab_app_flight.worker:FlightWorker``) reads
+the file under its ``ctx.data_dir``, validates it, adds the distance, time
+step and speed between consecutive fixes, and writes
+``aircraft=<id>/<whole escaped input path>.parquet``. Synthetic input comes
+from ``python -m agilab_app_flight.sample``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ empty aircraft cells are nulls; blank lines are skipped.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
@@ -60,15 +61,24 @@ def parse_flight(content: bytes, name: str) -> pl.DataFrame:
     lines = None  # the file line of each row, when it is not simply row + 2
     if b'"' in content or content.count(b",") != (frame.height + 1) * (frame.width - 1):
         frame, lines = _drop_blank_rows(frame, _check_fields(content, name, frame.columns))
-    dates = frame.get_column("date").str.strptime(pl.Datetime("us"), DATE_FORMAT, strict=False)
-    bad = dates.is_null()
-    checks = [_out_of_bounds(c) for c in COORDINATES if c in frame.columns]
-    if checks:
-        bad = bad | frame.select(pl.any_horizontal(checks)).to_series()
-    if bad.any():
-        row = int(bad.arg_true()[0])
-        raise FlightFileError(f"{name}, {_line(row, lines)}, {_value_problem(frame, dates, row)}")
-    return frame.with_columns(dates)
+    parse_date, any_bad, bad = _checks(tuple(frame.columns))
+    checked = frame.with_columns(parse_date)
+    if checked.select(any_bad).item():
+        row = int(checked.select(bad).to_series().arg_true()[0])
+        raise FlightFileError(f"{name}, {_line(row, lines)}, {_value_problem(frame, checked, row)}")
+    return checked
+
+
+@functools.cache
+def _checks(columns: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """The date parsing, then whether any row is bad and which, for files with these columns.
+
+    Built once per column layout: building expressions costs more than running
+    them on a small file.
+    """
+    parse_date = pl.col("date").str.strptime(pl.Datetime("us"), DATE_FORMAT, strict=False)
+    bad = pl.any_horizontal(pl.col("date").is_null(), *(_out_of_bounds(c) for c in COORDINATES if c in columns))
+    return parse_date, bad.any(), bad
 
 
 def _read(content: bytes, name: str) -> pl.DataFrame:
@@ -96,9 +106,9 @@ def _out_of_bounds(column: str) -> pl.Expr:
     return bad
 
 
-def _value_problem(frame: pl.DataFrame, dates: pl.Series, row: int) -> str:
-    """``"<column>: what is wrong"`` for a row the vectorised checks refused."""
-    if dates[row] is None:
+def _value_problem(frame: pl.DataFrame, checked: pl.DataFrame, row: int) -> str:
+    """``"<column>: what is wrong"`` for a row the vectorised checks refused (``frame`` has the date as text)."""
+    if checked.get_column("date")[row] is None:
         text = frame.get_column("date")[row]
         return "date: empty" if text is None else f"date: {text!r} does not match {DATE_SHAPE}"
     for column in COORDINATES:

@@ -1,15 +1,17 @@
 """Synthetic flight files in the reference schema, for demos, tests and benchmarks.
 
     python -m agilab_app_flight.sample OUT --files 2000 --rows 1500 --seed 1 \\
-        --min-rows 100 --max-rows 40000
+        --min-rows 100 --max-rows 40000 --sparse 0.33
 
 Each file is one flight of one aircraft along the great circle between two real
 airports, sampled at 1 Hz: a climb, a cruise near 230 m/s and a descent, with a
 little position and altitude noise. Aircraft fly several flights in a row (each
 one leaves from where the previous one landed), and their ids mix numeric-looking
 (``"60"``, ``"0412"``) and hex ICAO-like (``"3c4b26"``) strings, which is what
-makes id typing matter downstream. The same arguments always give byte-identical
-files.
+makes id typing matter downstream. With ``--sparse F``, a fraction F of the
+files lose their altitude on 1 to 10 % of their rows (an empty last cell, as
+receivers drop it), the rest of every file being the same as without it. The
+same arguments always give byte-identical files.
 """
 
 from __future__ import annotations
@@ -148,10 +150,12 @@ def fly(origin: int, n: int, rng: np.random.Generator) -> tuple[int, np.ndarray,
     return dest, lon, lat, np.clip(alt, 0.0, None)
 
 
-def flight_frame(aircraft: str, start: np.datetime64, lon: np.ndarray, lat: np.ndarray, alt: np.ndarray) -> pl.DataFrame:
-    """The reference schema: unnamed index, date, aircraft, long, lat, alt."""
+def flight_frame(
+    aircraft: str, start: np.datetime64, lon: np.ndarray, lat: np.ndarray, alt: np.ndarray, no_alt: np.ndarray | None = None
+) -> pl.DataFrame:
+    """The reference schema: unnamed index, date, aircraft, long, lat, alt (empty where ``no_alt``)."""
     n = len(lon)
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "": np.arange(n),
             "date": (start + np.arange(n).astype("timedelta64[s]")).astype("datetime64[ms]"),
@@ -161,6 +165,16 @@ def flight_frame(aircraft: str, start: np.datetime64, lon: np.ndarray, lat: np.n
             "alt": np.round(alt, 1),
         }
     )
+    if no_alt is not None:
+        frame = frame.with_columns(pl.when(pl.Series(no_alt)).then(None).otherwise(pl.col("alt")).alias("alt"))
+    return frame
+
+
+def altitude_dropouts(n: int, sparse: float, rng: np.random.Generator) -> np.ndarray | None:
+    """Rows of a file that lose their altitude: none for most files, 1-10 % for a ``sparse`` fraction."""
+    if sparse <= 0 or rng.random() >= sparse:
+        return None
+    return rng.random(n) < rng.uniform(0.01, 0.10)
 
 
 def check_sizes(files: int, rows: int, min_rows: int | None, max_rows: int | None) -> None:
@@ -173,6 +187,12 @@ def check_sizes(files: int, rows: int, min_rows: int | None, max_rows: int | Non
         raise ValueError(f"min rows {min_rows} > max rows {max_rows}")
 
 
+def check_sparse(sparse: float) -> None:
+    """Reject a fraction of sparse files outside [0, 1] (ValueError)."""
+    if not 0.0 <= sparse <= 1.0:
+        raise ValueError(f"sparse must be a fraction of files between 0 and 1, got {sparse}")
+
+
 def generate(
     out: str | Path,
     files: int,
@@ -181,9 +201,10 @@ def generate(
     min_rows: int | None = None,
     max_rows: int | None = None,
     progress: bool = False,
+    sparse: float = 0.0,
 ) -> list[Path]:
     """Write ``files`` flight CSVs into ``out`` and return their paths, in write order."""
-    return [path for path, _ in write_flights(out, files, rows, seed, min_rows, max_rows, progress)]
+    return [path for path, _ in write_flights(out, files, rows, seed, min_rows, max_rows, progress, sparse)]
 
 
 def write_flights(
@@ -194,12 +215,15 @@ def write_flights(
     min_rows: int | None = None,
     max_rows: int | None = None,
     progress: bool = False,
+    sparse: float = 0.0,
 ) -> list[tuple[Path, int]]:
     """Like :func:`generate`, with the number of rows written in each file."""
     check_sizes(files, rows, min_rows, max_rows)
+    check_sparse(sparse)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    dropouts = np.random.default_rng([seed, 1])  # its own stream: sparse or not, the flights are the same
     sizes = file_rows(files, rows, rng, min_rows, max_rows)
     ids = aircraft_ids(max(1, math.ceil(files / FLIGHTS_PER_AIRCRAFT)), rng)
     where = {a: int(rng.integers(len(AIRPORTS))) for a in ids}
@@ -215,7 +239,7 @@ def write_flights(
             path = out / f"{aircraft}_{flights[aircraft]}.csv"
             with path.open("wb") as fh:
                 fh.write(HEADER)  # polars would quote the empty index header; pandas-made files do not
-                flight_frame(aircraft, clock[aircraft], lon, lat, alt).write_csv(
+                flight_frame(aircraft, clock[aircraft], lon, lat, alt, altitude_dropouts(n, sparse, dropouts)).write_csv(
                     fh, include_header=False, datetime_format=DATE_FORMAT
                 )
             written.append((path, n))
@@ -247,9 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--min-rows", type=int, default=None, help="vary file sizes, at least this many rows")
     parser.add_argument("--max-rows", type=int, default=None, help="vary file sizes, at most this many rows")
+    parser.add_argument("--sparse", type=float, default=0.0, help="fraction of files with empty altitude cells (default 0)")
     ns = parser.parse_args(argv)
     try:
         check_sizes(ns.files, ns.rows, ns.min_rows, ns.max_rows)
+        check_sparse(ns.sparse)
     except ValueError as exc:
         parser.error(str(exc))
     written = write_flights(
@@ -260,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         ns.min_rows,
         ns.max_rows,
         progress=ns.files >= 200 and sys.stderr.isatty(),
+        sparse=ns.sparse,
     )
     rows = sum(n for _, n in written)
     size = sum(p.stat().st_size for p, _ in written)
