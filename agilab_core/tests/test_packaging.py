@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from agilab_core.errors import ConfigError, PluginError, UsageError
-from agilab_core.identity import ENV_RECORD
+from agilab_core.identity import ENV_RECORD, digest
 from agilab_core.recipe import WorkerRecipe, pinned
 from agilab_core.wenv import install_failure
 from agilab_core.wheels import build_failure
@@ -382,6 +382,66 @@ def test_an_interrupted_install_is_never_used_and_is_cleaned_up(agi, make_app, w
     package = agi.install(app.spec, executor="pool")
     assert not package.cached and _venvs(wenv) == [f"fix-{package.env_hash}"]
     assert [n for n in _leftovers(wenv) if ".tmp-" in n] == []
+
+
+# -- remote executors: a package that can be rebuilt elsewhere ------------------------------
+
+
+def _package(app: AppSpec, home: Path, **options: object) -> WorkerPackage:
+    """The default packager's answer, as the runner asks it (``remote`` is the executor's ``remote``)."""
+    from agilab_core.env import AgiEnv
+    from agilab_core.packaging import package_worker
+
+    return package_worker(app=app, env=AgiEnv(app=app.name, home=home), options={"executor": "ssh", **options})
+
+
+def test_a_remote_executor_always_gets_a_venv_carrying_what_rebuilds_it(make_app, wenv, tmp_path) -> None:
+    app = make_app(requirements=("attrs",))
+    package = _package(app.spec, tmp_path / "home", remote=True, isolated=False, worker_distributions=("agilab-executor-local",))
+    assert package.kind == "venv" and package.python != sys.executable
+    names = [Path(w).name for w in package.wheels]
+    assert names[0].startswith("agilab_worker_fix-0+") and {n.split("-")[0] for n in names[1:]} == {"agilab_core", "agilab_executor_local"}
+    assert all(Path(w).is_file() and Path(w).parent == Path(package.venv) / "wheels" for w in package.wheels)
+    assert package.requirements and all("==" in r for r in package.requirements)
+    assert package.distributions == ()  # both built from their project folders here
+    assert digest(package.identity) == package.env_hash
+    facts = package.to_dict()
+    assert {"app", "env_hash", "kind", "runtime", "python", "venv", "cached", "seconds"} <= set(facts)
+    assert facts["wheels"] == list(package.wheels) and facts["identity"] == package.identity
+    json.dumps(facts)  # goes into the manifest as is
+
+
+def test_the_remote_package_rebuilds_a_working_worker_environment_elsewhere(make_app, wenv, tmp_path) -> None:
+    from agilab_core.wenv import Installer, venv_python
+
+    app = make_app()
+    package = _package(app.spec, tmp_path / "home", remote=True, isolated=True)
+    elsewhere = tmp_path / "elsewhere"
+    installer = Installer.find()
+    installer.create(elsewhere)
+    installer.install(elsewhere, package.requirements, deps=True, what="requirements")
+    installer.install(elsewhere, [*package.wheels, *package.distributions], deps=False, what="wheels")
+    probe = f"import {app.pkg}.worker, {app.pkg}.kernel, agilab_core.task; print({app.pkg}.kernel.double(21))"
+    done = subprocess.run([str(venv_python(elsewhere)), "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "42", done.stderr
+
+
+def test_an_app_without_a_worker_side_is_refused_by_a_remote_executor(make_app, wenv, tmp_path) -> None:
+    app = make_app()
+    bare = AppSpec(name="fix", manager=app.spec.manager, worker=app.spec.worker)
+    with pytest.raises(UsageError) as info:
+        _package(bare, tmp_path / "home", remote=True, isolated=True)
+    assert str(info.value) == (
+        "app fix: executor ssh runs workers on other machines, which need its worker side packaged; "
+        "declare worker_modules (and worker_requirements) in its AppSpec"
+    )
+    assert not wenv.exists()
+
+
+def test_the_manager_environment_package_carries_its_identity(make_app, wenv, tmp_path) -> None:
+    package = _package(make_app().spec, tmp_path / "home", isolated=False)
+    assert package.kind == "inplace" and package.wheels == () and digest(package.identity) == package.env_hash == environment_hash()
+    assert package.identity["prefix"] == sys.prefix
 
 
 # -- a plugin can take packaging over ----------------------------------------------------------

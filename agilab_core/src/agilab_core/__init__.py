@@ -31,10 +31,21 @@ from agilab_core.atomic import atomic_path, sha256_file, write_json
 from agilab_core.errors import AgilabError, ConfigError, EnvironmentMismatch, InputError, PluginError, UsageError, one_line
 from agilab_core.identity import environment_hash
 from agilab_core.task import WorkerSession, WorkerTask, import_object
+
 if TYPE_CHECKING:
     from agilab_core.env import AgiEnv
     from agilab_core.evidence import Run
-    from agilab_core.executor import CORES, THREAD_VARS, Executor, ExecutorSpec, NoOptions, OnResult, in_range, threads_per_worker, worker_environment
+    from agilab_core.executor import (
+        CORES,
+        THREAD_VARS,
+        Executor,
+        ExecutorSpec,
+        NoOptions,
+        OnResult,
+        in_range,
+        threads_per_worker,
+        worker_environment,
+    )
     from agilab_core.hookspecs import hookimpl
     from agilab_core.packaging import WorkerPackage
     from agilab_core.plan import LOCALHOST, WorkerSlot, WorkersSpec, WorkPlan, balance

@@ -303,7 +303,9 @@ class Installer:
         python = str(venv_python(folder))
         no_deps = [] if deps else ["--no-deps"]
         if self.name == "uv":
-            cmd = [self.executable, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, *no_deps, *specs]
+            # copies, not uv's default hard links into its cache: an edit in one venv would change the cache
+            # and every venv sharing the file, and a rebuild would bring the edit back
+            cmd = [self.executable, "pip", "install", "--quiet", "--compile-bytecode", "--link-mode", "copy", "--python", python, *no_deps, *specs]
             _run(cmd, what, certificate_retry=SYSTEM_CERTS)
         else:
             cmd = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-input", "--disable-pip-version-check", *no_deps, *specs]
