@@ -144,6 +144,11 @@ def test_redact_text_masks_pairs_in_reprs_logs_and_json_text() -> None:
     assert redact_text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic ***"
 
 
+def test_redact_text_masks_command_line_secrets() -> None:
+    line = "agilab run -o ssh.password=hunter2 --password hunter3 --token=abc --no-password --verbose --key-count 3"
+    assert redact_text(line) == "agilab run -o ssh.password=*** --password *** --token=*** --no-password --verbose --key-count 3"
+
+
 def test_redact_text_masks_given_literal_secrets_longest_first() -> None:
     text = "Traceback (most recent call last):\n  File x, line 3\nValueError: login failed for s3cr3t-long (s3cr3t)"
     shown = redact_text(text, ["s3cr3t", "s3cr3t-long", ""])
@@ -170,7 +175,7 @@ JSON = st.recursive(
 )
 # Text that often contains the shapes redaction looks for.
 FRAGMENTS = st.sampled_from(
-    ["://", "@", ":", "=", "'", '"', " ", "/", "\n", ",", "tcp", "u", "pw", "password", "token", "key", "Bearer ",
+    ["://", "@", ":", "=", "'", '"', " ", "/", "\n", ",", "tcp", "u", "pw", "password", "token", "key", "Bearer ", "--password ", "-",
      "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "ghp_", "a1b2c3d4e5f6g7h8", "***", "*"]
 )
 TRICKY_TEXT = st.lists(FRAGMENTS | st.text(max_size=3), max_size=12).map("".join)

@@ -112,15 +112,20 @@ _KNOWN_TOKENS = re.compile(
 # name=value, name: value, name='value', "name": "value" in text (log lines, reprs); only
 # names with a credential stem match, so a harmless pair never swallows a secret one.
 _PAIR = re.compile(
-    r"(?<![\w/.\-])(?P<name>(?i:(?=[A-Za-z_])[\w.\-]*?(?:pass|pwd|secret|token|cred|key|auth|cookie)[\w.\-]*))"
+    r"(?<![\w/.])(?P<name>(?i:(?=[A-Za-z_])[\w.\-]*?(?:pass|pwd|secret|token|cred|key|auth|cookie)[\w.\-]*))"
     r"(?P<nq>[\"']?)(?P<sep>\s*[=:]\s*)"
     r"(?P<scheme>(?i:bearer|basic|digest|token)\s+)?"
     r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n]*)(?P=q)|(?P<bare>[^\s,;)\]}\"']+))"
 )
+# --password VALUE on a command line.
+_FLAG = re.compile(
+    r"(?<![\w\-])(?P<flag>--?(?i:[\w.\-]*?(?:pass|pwd|secret|token|cred|key|auth|cookie)[\w.\-]*))"
+    r"(?P<sep>[ \t]+)(?P<value>[^\s\-]\S*)"
+)
 # Cheap test that a string may hold one of the shapes above (most strings do not).
 _MAYBE_SECRET = re.compile(
     r"://|-----BEGIN|bearer|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|AKIA|ASIA|sk-|eyJ"
-    r"|(?:pass|pwd|secret|token|cred|key|auth|cookie)[\w.\-]*[\"']?\s*[=:]",
+    r"|(?:pass|pwd|secret|token|cred|key|auth|cookie)[\w.\-]*(?:[\"']?\s*[=:]|[ \t])",
     re.IGNORECASE,
 )
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9\-._~+/=%]+$")
@@ -168,7 +173,8 @@ class _Redactor:
         text = _URL_USERINFO.sub(self._userinfo, text)
         text = _BEARER.sub(lambda m: m.group("scheme") + self._hide(m.group("token")), text)
         text = _KNOWN_TOKENS.sub(lambda m: self._hide(m.group(0)), text)
-        return _PAIR.sub(self._pair, text)
+        text = _PAIR.sub(self._pair, text)
+        return _FLAG.sub(self._flag, text)
 
     def key(self, name: str) -> str:
         shown = self._keys.get(name)
@@ -191,6 +197,13 @@ class _Redactor:
         self._hide(value)
         q = m.group("q") or ""
         return f"{m.group('name')}{m.group('nq')}{m.group('sep')}{m.group('scheme') or ''}{q}{MASK}{q}"
+
+    def _flag(self, m: re.Match[str]) -> str:
+        value = m.group("value")
+        if value == MASK or not _secret_name(m.group("flag").lstrip("-")):
+            return m.group(0)
+        self._hide(value)
+        return f"{m.group('flag')}{m.group('sep')}{MASK}"
 
     # -- structures --------------------------------------------------------------
 
