@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from agilab_core.app import WorkItem
 from agilab_core.errors import UsageError
-from agilab_core.plan import LOCALHOST, MAX_FORCED, MAX_PER_HOST, MAX_TOTAL, HostWorkers, WorkerSlot, WorkersSpec, WorkPlan, balance
+from agilab_core.plan import (
+    LOCALHOST,
+    MAX_FORCED,
+    MAX_PER_HOST,
+    MAX_TOTAL,
+    HostWorkers,
+    WorkerSlot,
+    WorkersSpec,
+    WorkPlan,
+    balance,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -13,11 +13,11 @@ from importlib import metadata
 
 import pluggy
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from agilab_core.errors import PluginError, UsageError
 from agilab_core.hookspecs import hookimpl
 from agilab_core.plugins import STATUS_BLOCKED, STATUS_FAILED, STATUS_LOADED, load_plugins, make_plugin_manager
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agilab_core import plugins
 

@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 
 from agilab_core.app import AppSpec
-from agilab_core.errors import ConfigError
 from agilab_core.atomic import atomic_path
+from agilab_core.errors import ConfigError
 from agilab_core.evidence import CAPACITY
 from agilab_core.hookspecs import hookimpl
 from agilab_core.settings import AppSettings, load_settings

@@ -19,7 +19,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any
 
@@ -43,7 +43,7 @@ STATUS_FAILED = "failed"
 BUILTINS = (env_module, packaging_module, plan_module)
 
 # registration hook -> (kind, spec class)
-_REGISTRATIONS = {
+_REGISTRATIONS: dict[str, tuple[str, type[Any]]] = {
     "register_apps": ("app", AppSpec),
     "register_executors": ("executor", ExecutorSpec),
     "register_pages": ("page", PageSpec),
@@ -118,7 +118,7 @@ def _check_page(spec: PageSpec) -> None:
         raise PluginError(f"page {spec.name!r}: apps {spec.apps!r} is not a tuple of app names")
 
 
-_CHECKS = {"app": _check_app, "executor": _check_executor, "page": _check_page}
+_CHECKS: dict[str, Callable[[Any], None]] = {"app": _check_app, "executor": _check_executor, "page": _check_page}
 
 
 def check_spec(kind: str, spec: Any) -> None:
@@ -215,7 +215,7 @@ class Registry:
     def _collect(self, only: str | None = None) -> None:
         """Call the registration hooks plugin by plugin; validate and de-duplicate."""
         disabled = _disabled()
-        tables = {"app": self.apps, "executor": self.executors, "page": self.pages}
+        tables: dict[str, dict[str, Any]] = {"app": self.apps, "executor": self.executors, "page": self.pages}
         broken: set[str] = set()
         for hook_name, (kind, spec_type) in _REGISTRATIONS.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
@@ -224,7 +224,7 @@ class Registry:
                     continue
                 dist, version = self.origins[pname]
                 try:
-                    specs = impl.function() or []
+                    specs: Any = impl.function() or []
                     if not isinstance(specs, (list, tuple)):
                         raise PluginError(f"{hook_name} returned {type(specs).__name__}, expected a list of {spec_type.__name__}")
                     names = [getattr(s, "name", None) for s in specs]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -47,6 +47,10 @@ def _thawed(value: Any) -> Any:
     return value
 
 
+def _results(values: Iterable[ItemResult]) -> tuple[ItemResult, ...]:
+    return tuple(values)
+
+
 @attrs.frozen(eq=False)
 class RunRecord:
     """A finished (or running, or killed) run as pages see it: typed and read-only.
@@ -61,7 +65,7 @@ class RunRecord:
     app: str
     status: str
     manifest: Mapping[str, Any] = attrs.field(converter=_frozen)
-    results: tuple[ItemResult, ...] = attrs.field(converter=tuple)
+    results: tuple[ItemResult, ...] = attrs.field(converter=_results)
     run_dir: Path
     output_dir: Path
     journal: Path
