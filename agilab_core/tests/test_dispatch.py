@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agilab_core import ITEM_FAILED, ItemResult, WorkerSlot, WorkItem, WorkPlan
+from agilab_core import ITEM_FAILED, Executor, ExecutorSpec, ItemResult, WorkerSlot, WorkItem, WorkPlan, hookimpl
 from agilab_core.dispatch import Entry, Results, SlotQueues
 from agilab_core.executor import THREAD_VARS, in_range, worker_environment
 
@@ -208,3 +208,60 @@ def test_worker_environment_sets_or_fills_the_thread_variables():
     filled = worker_environment(2, None, base)
     assert filled["OMP_NUM_THREADS"] == "7"
     assert {filled[v] for v in THREAD_VARS if v != "OMP_NUM_THREADS"} == {str(max(1, (__import__("os").cpu_count() or 1) // 2))}
+
+
+# -- the example of docs/executors.md, run for real ------------------------------------------------
+
+
+class ThreadedExecutor(Executor):
+    """Each slot's items on a thread of its own, in this process (as docs/executors.md shows it)."""
+
+    def run(self, plan, items, task, on_result):
+        queues = SlotQueues(plan, items)
+        results = Results(queues.items, on_result)
+        batches = [[] for _ in plan.slots]
+        while queues:
+            for slot in range(len(plan.slots)):
+                if batch := queues.take(slot, 16):
+                    batches[slot].append(batch)
+
+        def serve(slot):
+            session = task.start(plan.slots[slot].id)
+            for batch in batches[slot]:
+                for entry in batch:
+                    results.post(session.run(queues.item(entry), entry.attempts))
+            session.stop()
+
+        threads = [threading.Thread(target=serve, args=(slot,)) for slot in range(len(plan.slots))]
+        for thread in threads:
+            thread.start()
+        while results.outstanding and any(t.is_alive() for t in threads):
+            results.deliver(timeout=0.5)
+        results.deliver()
+
+
+class ThreadedPlugin:
+    @hookimpl
+    def register_executors(self):
+        return [ExecutorSpec("threaded", ThreadedExecutor)]
+
+
+def test_the_documented_example_executor_runs_every_item_and_reports_on_the_callers_thread(agilab_registry):
+    from agilab_core.runner import Agi
+
+    agilab_registry.register(ThreadedPlugin(), name="threaded")
+    callers: set[int] = set()
+    result = Agi(agilab_registry).run(
+        "probe", executor="threaded", workers=3, args={"count": 50, "fail": [7]}, on_result=lambda r: callers.add(threading.get_ident())
+    )
+    assert result.items == {"total": 50, "ok": 49, "failed": 1}
+    assert callers == {threading.get_ident()}
+    assert {r.worker for r in result.results} == {"localhost/0", "localhost/1", "localhost/2"}
+
+
+def test_the_example_in_the_docs_is_the_tested_one():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "executors.md").read_text()
+    for line in ("queues = SlotQueues(plan, items)", "results.post(session.run(queues.item(entry), entry.attempts))", "results.deliver(timeout=0.5)"):
+        assert line in docs

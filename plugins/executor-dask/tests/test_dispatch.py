@@ -34,6 +34,20 @@ def test_adaptive_batches_carry_many_quick_items(agi):
     assert time.monotonic() - started < 30  # per-item tasks would take far longer on small machines
 
 
-def test_math_library_threads_are_limited_per_worker_process(agi):
-    result = agi.run("probe", executor="dask", workers=2, args={"count": 2}, executor_options={"threads_per_worker": 3})
-    assert {r.metrics["threads"] for r in result.results} == {"3"}
+def test_math_library_threads_are_set_by_the_option_and_otherwise_kept_from_the_environment(agi, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 2}, executor_options={"threads_per_worker": 1})
+    assert {r.metrics["threads"] for r in result.results} == {"1"}
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 2})
+    assert {r.metrics["threads"] for r in result.results} == {"7"}
+
+
+def test_progress_is_reported_in_one_line_messages(agi):
+    from agilab_executor_dask.cluster import dashboard_available
+
+    heard = []
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 4}, report=heard.append)
+    assert result.status == "ok"
+    assert any(m.startswith("dask: 2 workers connected to tcp://127.0.0.1:") for m in heard), heard
+    assert any(m.startswith("dask: dashboard at http://") for m in heard) == dashboard_available()
+    assert all("\n" not in m for m in heard)

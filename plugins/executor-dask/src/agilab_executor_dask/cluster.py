@@ -34,9 +34,10 @@ from typing import Any
 from distributed import Client, Scheduler, SpecCluster
 from distributed.comm import connect
 from distributed.core import Status
+from distributed.deploy import Cluster as DaskCluster
 from distributed.deploy.spec import ProcessInterface
 
-from agilab_core import ConfigError, EnvironmentMismatch, UsageError, WorkerSlot, environment_hash, import_object
+from agilab_core import ConfigError, EnvironmentMismatch, UsageError, WorkerSlot, environment_hash, import_object, one_line
 from agilab_executor_dask.launch import Launched, launch_worker, send_address, stop
 
 #: A worker process that exits this soon after starting, this many times in a row, is given up.
@@ -48,11 +49,6 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 class DaskError(RuntimeError):
     """The cluster broke mid-run: every worker gone, or workers that cannot start the app."""
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 # -- embedded workers ----------------------------------------------------------------
@@ -160,6 +156,10 @@ class Cluster:
         self.logs = logs
         self.address = client.scheduler.address
         self.facts = {"cluster": kind, "scheduler": self.address, **(facts or {})}
+
+    def connected(self) -> int:
+        """How many Dask workers are connected now."""
+        return len(self.client.nthreads())
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """Connected workers by address (``host``, ``name``, ``nthreads``...)."""
@@ -349,8 +349,13 @@ def _unanswered(address: str, timeout: float) -> str | None:
     return outcome[0] if outcome else "no handshake"
 
 
-def resolve_cluster_class(path: str) -> Any:
-    """The cluster manager class named ``module:Class``, or a one-line error naming it."""
+def resolve_cluster_class(path: str) -> type[DaskCluster]:
+    """The Dask cluster manager class named ``module:Class``, or a one-line error naming it.
+
+    Only a subclass of ``distributed.deploy.Cluster`` is accepted: the class is
+    called with the user's ``cluster_options``, so any other callable
+    (``os:system``) must never be.
+    """
     module, sep, name = path.partition(":")
     if not sep or not module or not name:
         raise UsageError(f"-o cluster={path}: expected module:Class, such as distributed:LocalCluster")
@@ -358,8 +363,9 @@ def resolve_cluster_class(path: str) -> Any:
         cls = import_object(path)
     except Exception as exc:  # noqa: BLE001 - PluginError, or anything the module raises on import
         raise UsageError(f"-o cluster={path}: {one_line(exc)}") from None
-    if not callable(cls):
-        raise UsageError(f"-o cluster={path}: {type(cls).__name__} is not a cluster manager class")
+    if not (isinstance(cls, type) and issubclass(cls, DaskCluster)):
+        what = f"class {cls.__name__}" if isinstance(cls, type) else f"function {cls.__name__}" if callable(cls) else type(cls).__name__
+        raise UsageError(f"-o cluster={path}: {what} is not a Dask cluster manager (a subclass of distributed.deploy.Cluster)")
     return cls
 
 

@@ -1,11 +1,13 @@
 """Items in, results out: batches per plan slot, streamed back as they finish.
 
-Each plan slot keeps its queue of items (the capacity-weighted plan) and has
+Each plan slot keeps its queue of items (the capacity-weighted plan, in the
+kernel's :class:`~agilab_core.dispatch.SlotQueues`) and has
 two batches in flight, placed on the slot's Dask worker (loosely: Dask may run
 them elsewhere, when that worker is gone or another one idles): one running,
 the next waiting on the worker so that no round trip separates them. A slot
 whose queue is empty and has nothing in flight takes half of the longest
-queue, so stragglers are rebalanced.
+queue, so stragglers are rebalanced. Results reach ``on_result`` once per
+item, from the thread that called ``run`` (:class:`~agilab_core.dispatch.Results`).
 
 Batches start with one item and then hold about :data:`TARGET_SECONDS` of
 work, estimated from the items done so far (per unit of weight when items
@@ -34,12 +36,12 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 from distributed import Future, wait
 from distributed.scheduler import KilledWorker
 
-from agilab_core import ITEM_FAILED, ItemError, ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan
-from agilab_executor_dask.cluster import Cluster, DaskError, one_line
+from agilab_core import ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan, one_line
+from agilab_core.dispatch import Entry, Results, SlotQueues
+from agilab_executor_dask.cluster import Cluster, DaskError
 from agilab_executor_dask.worker import WorkerStartError, run_batch, stop_run
 
 TARGET_SECONDS = 0.2
@@ -47,13 +49,6 @@ MAX_BATCH = 1024
 POLL_SECONDS = 0.5
 FETCH_SECONDS = 5.0
 LOST = object()  # a finished batch whose results went with its worker
-
-
-@attrs.define
-class _Entry:
-    seq: int
-    attempts: int = 1
-    alone: bool = False
 
 
 class Dispatch:
@@ -74,24 +69,16 @@ class Dispatch:
         self.client = cluster.client
         self.slots = plan.slots
         self.task = task
-        self.on_result = on_result
         self.retries = retries
         self.batch_size = batch_size
         self.worker_timeout = worker_timeout
-        self.order: list[WorkItem] = []
-        self.queues: list[deque[_Entry]] = []
-        for ids in plan.assignments:
-            queue: deque[_Entry] = deque()
-            for item_id in ids:
-                queue.append(_Entry(len(self.order)))
-                self.order.append(items[item_id])
-            self.queues.append(queue)
+        self.queues = SlotQueues(plan, items)
+        self.results = Results(self.queues.items, on_result)
         self.targets = cluster.targets(plan.slots)
-        self.inflight: dict[Future, tuple[int, list[_Entry]]] = {}
+        self.inflight: dict[Future, tuple[int, list[Entry]]] = {}
         self.placed: dict[Future, str] = {}  # the worker each batch in flight was sent to
-        self.flying: list[list[list[_Entry]]] = [[] for _ in plan.slots]  # batches in flight, per slot
+        self.flying: list[list[list[Entry]]] = [[] for _ in plan.slots]  # batches in flight, per slot
         self.keys = itertools.count()
-        self.reported = 0
         self.seconds = 0.0  # measured item time, for batch sizing
         self.weight = 0.0
         self.measured = 0
@@ -108,7 +95,7 @@ class Dispatch:
         try:
             for slot in range(len(self.slots)):
                 self._fill(slot)
-            while self.inflight or any(self.queues):
+            while self.inflight or self.queues:
                 if not self.inflight:  # everything waits for a worker (see _place)
                     time.sleep(POLL_SECONDS / 5)
                     self._check_workers()
@@ -165,19 +152,19 @@ class Dispatch:
         """Keep two batches in flight for ``slot`` (the next one waits on the worker, so no
         round trip separates batches), or one while an item runs alone, so a death names it."""
         while len(self.flying[slot]) < 2:
-            queue = self.queues[slot]
+            queue = self.queues.queues[slot]
             if self.flying[slot] and (self.flying[slot][0][0].alone or not queue or queue[0].alone):
                 return  # a busy slot steals nothing, and an item alone runs alone
-            entries = self._next_batch(slot)
+            entries = self.queues.take(slot, self.batch_size or self._adaptive_size)
             if not entries:
                 return
             target = self._place(slot, entries)
             if target is None:
-                self.queues[slot].extendleft(reversed(entries))  # no worker for it yet: try again later
+                self.queues.put_back(slot, entries)  # no worker for it yet: try again later
                 return
             self._submit(slot, entries, target)
 
-    def _place(self, slot: int, entries: list[_Entry]) -> str | None:
+    def _place(self, slot: int, entries: list[Entry]) -> str | None:
         """The worker for a batch of ``slot``, or None to hold it back for now.
 
         A batch goes to its slot's worker. When that worker is gone (dying,
@@ -207,9 +194,9 @@ class Dispatch:
         """Workers running an item alone."""
         return {self.placed[f] for f, (_, entries) in self.inflight.items() if entries[0].alone}
 
-    def _submit(self, slot: int, entries: list[_Entry], target: str) -> None:
+    def _submit(self, slot: int, entries: list[Entry], target: str) -> None:
         key = f"agilab-{self.task.app}-{self.task.run_id}-{next(self.keys)}"
-        batch = pickle.dumps([(self.order[e.seq], e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
+        batch = pickle.dumps([(self.queues.item(e), e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
         future = self.client.submit(
             run_batch, self.task, self.slots[slot].id, batch,
             # an item alone stays where it was placed; other batches may move to an idle worker
@@ -219,24 +206,8 @@ class Dispatch:
         self.placed[future] = target
         self.flying[slot].append(entries)
 
-    def _next_batch(self, slot: int) -> list[_Entry]:
-        queue = self.queues[slot]
-        if not queue:
-            victim = max(self.queues, key=len)
-            take = len(victim) // 2 if len(victim) > 1 else len(victim)
-            for _ in range(take):
-                queue.appendleft(victim.pop())
-        if not queue:
-            return []
-        if queue[0].alone:
-            return [queue.popleft()]
-        size = self.batch_size or self._adaptive_size(queue)
-        batch: list[_Entry] = []
-        while queue and len(batch) < size and not queue[0].alone:
-            batch.append(queue.popleft())
-        return batch
-
-    def _adaptive_size(self, queue: deque[_Entry]) -> int:
+    def _adaptive_size(self, queue: deque[Entry]) -> int:
+        """About :data:`TARGET_SECONDS` of work by the items measured so far; one item before any."""
         if not self.measured:
             return 1
         cap = max(1, min(MAX_BATCH, math.ceil(len(queue) / 2)))
@@ -244,7 +215,7 @@ class Dispatch:
         per_item = self.seconds / self.measured
         cost, n = 0.0, 0
         for entry in itertools.islice(queue, cap):
-            weight = self.order[entry.seq].weight
+            weight = self.queues.item(entry).weight
             cost += per_weight * weight if per_weight is not None and weight > 0 else per_item
             n += 1
             if cost >= TARGET_SECONDS:
@@ -253,17 +224,16 @@ class Dispatch:
 
     # -- results --------------------------------------------------------------------------
 
-    def _report(self, entries: list[_Entry], results: list[ItemResult]) -> None:
+    def _report(self, entries: list[Entry], results: list[ItemResult]) -> None:
         for entry, result in zip(entries, results, strict=True):
-            self.reported += 1
             self.seconds += max(result.finished - result.started, 0.0)
-            self.weight += max(float(self.order[entry.seq].weight), 0.0)
+            self.weight += max(float(self.queues.item(entry).weight), 0.0)
             self.measured += 1
-            self.on_result(result)
+            self.results.report(result)
 
-    def _failed(self, future: Future, slot: int, entries: list[_Entry]) -> None:
+    def _failed(self, future: Future, slot: int, entries: list[Entry]) -> None:
         if future.status == "cancelled":
-            raise DaskError(f"Dask cancelled batch {future.key} (the scheduler restarted or forgot it); {self._progress()}")
+            raise DaskError(f"Dask cancelled batch {future.key} (the scheduler restarted or forgot it); {self.results.progress()}")
         exc = future.exception()
         if isinstance(exc, KilledWorker):
             self._lost(slot, entries, exc)
@@ -272,34 +242,30 @@ class Dispatch:
         else:
             tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
             for entry in entries:
-                self._fail(slot, entry, entry.attempts, ItemError(type(exc).__name__, one_line(exc), tb))
+                self._fail(slot, entry, entry.attempts, type(exc).__name__, one_line(exc), tb)
 
-    def _lost(self, slot: int, entries: list[_Entry], exc: KilledWorker) -> None:
+    def _lost(self, slot: int, entries: list[Entry], exc: KilledWorker) -> None:
         runs = exc.allowed_failures + 1  # the scheduler may have run the batch that many times
         worker = getattr(exc.last_worker, "name", None) or getattr(exc.last_worker, "address", "?")
-        queue = self.queues[slot]
         self._retarget()
         if len(entries) == 1 and entries[0].alone:
             entry = entries[0]
             tried = entry.attempts + runs - 1
             if tried > self.retries:
-                message = f"Dask worker {worker} died while running this item, {tried} time(s)"
-                self._fail(slot, entry, tried, ItemError("WorkerDied", message))
+                self._fail(slot, entry, tried, "WorkerDied", f"Dask worker {worker} died while running this item, {tried} time(s)")
             else:
-                queue.appendleft(_Entry(entry.seq, tried + 1, alone=True))
+                self.queues.put_back(slot, [Entry(entry.seq, tried + 1, alone=True)])
             return
-        for entry in reversed(entries):
-            queue.appendleft(_Entry(entry.seq, entry.attempts + runs, alone=True))
+        self.queues.put_back(slot, [Entry(e.seq, e.attempts + runs, alone=True) for e in entries])
 
-    def _resend(self, future: Future, slot: int, entries: list[_Entry]) -> None:
+    def _resend(self, future: Future, slot: int, entries: list[Entry]) -> None:
         """Send a batch again under a new key (its results were lost, or it is stuck): one more attempt each."""
         try:
             self.client.cancel([future], force=True)
         except Exception:  # noqa: BLE001, S110 - the future is dropped either way
             pass
         self._retarget()
-        for entry in reversed(entries):
-            self.queues[slot].appendleft(_Entry(entry.seq, entry.attempts + 1, alone=entry.alone))
+        self.queues.put_back(slot, [Entry(e.seq, e.attempts + 1, alone=e.alone) for e in entries])
 
     def _retarget(self) -> None:
         try:
@@ -307,11 +273,9 @@ class Dispatch:
         except Exception:  # noqa: BLE001 - unplaced batches go wherever Dask likes
             self.targets = [None] * len(self.slots)
 
-    def _fail(self, slot: int, entry: _Entry, attempts: int, error: ItemError) -> None:
-        now = time.time()
+    def _fail(self, slot: int, entry: Entry, attempts: int, error_type: str, message: str, traceback: str = "") -> None:
         where = self.slots[slot]
-        self.reported += 1
-        self.on_result(ItemResult(self.order[entry.seq].id, ITEM_FAILED, where.id, where.host, now, now, error=error, attempts=attempts))
+        self.results.fail(entry.seq, error_type, message, worker=where.id, host=where.host, attempts=attempts, traceback=traceback)
 
     # -- trouble and cleanup -----------------------------------------------------------------
 
@@ -328,7 +292,7 @@ class Dispatch:
                 self.no_workers_since = now
             elif now - self.no_workers_since >= self.worker_timeout:
                 raise DaskError(
-                    f"all Dask workers of {self.cluster.address} are gone (none for {self.worker_timeout:g} s, -o worker_timeout); {self._progress()}"
+                    f"all Dask workers of {self.cluster.address} are gone (none for {self.worker_timeout:g} s, -o worker_timeout); {self.results.progress()}"
                 )
             return
         self.no_workers_since = None
@@ -345,9 +309,6 @@ class Dispatch:
         self.unplaced = unplaced
         for slot in range(len(self.slots)):
             self._fill(slot)
-
-    def _progress(self) -> str:
-        return f"{self.reported} of {len(self.order)} items finished"
 
     def _cancel(self) -> None:
         try:

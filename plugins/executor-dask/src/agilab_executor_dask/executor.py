@@ -26,16 +26,10 @@ from agilab_core import (
     WorkPlan,
     hookimpl,
 )
+from agilab_core.executor import CORES, in_range
 
-
-def _non_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
-
-
-def _positive(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+#: The longest a run waits for a scheduler or for workers (a batch system's queue can be slow).
+WEEK = 7 * 24 * 3600.0
 
 
 @attrs.frozen
@@ -53,15 +47,15 @@ class DaskOptions:
     #: Keyword arguments of that class (``-o 'cluster_options={cores=4, queue="short"}'``).
     cluster_options: dict[str, Any] = attrs.field(factory=dict)
     #: Seconds to wait for a scheduler to answer.
-    connect_timeout: float = attrs.field(default=10.0, validator=_positive)
+    connect_timeout: float = attrs.field(default=10.0, validator=in_range(0, WEEK, above=True))
     #: Seconds to wait for workers to join, and how long a run waits once every worker is gone.
-    worker_timeout: float = attrs.field(default=60.0, validator=_positive)
+    worker_timeout: float = attrs.field(default=60.0, validator=in_range(0, WEEK, above=True))
     #: Math-library threads per embedded worker process (0: cores / workers).
-    threads_per_worker: int = attrs.field(default=0, validator=_non_negative)
+    threads_per_worker: int = attrs.field(default=0, validator=in_range(0, CORES, why="the cores of this machine"))
     #: Times an item that killed its worker is sent again.
-    retries: int = attrs.field(default=1, validator=_non_negative)
+    retries: int = attrs.field(default=1, validator=in_range(0, 100))
     #: Items per batch (0: adaptive, about 0.2 s of work each).
-    batch_size: int = attrs.field(default=0, validator=_non_negative)
+    batch_size: int = attrs.field(default=0, validator=in_range(0, 1_000_000))
     #: Dashboard address of the embedded scheduler (":0" a free port, "" none); needs bokeh.
     dashboard: str = ":0"
 
@@ -74,8 +68,8 @@ class DaskExecutor(Executor):
     worker_distributions = ("agilab-executor-dask",)
     worker_requirements = ("dask", "distributed")
 
-    def __init__(self, config: DaskOptions, workers: WorkersSpec) -> None:
-        super().__init__(config, workers)
+    def __init__(self, config: DaskOptions, workers: WorkersSpec, report: Any = None) -> None:
+        super().__init__(config, workers, report)
         self._package: WorkerPackage | None = None
         self._cluster: Any = None
         self._info: dict[str, Any] = {}
@@ -109,9 +103,10 @@ class DaskExecutor(Executor):
         if self._cluster is None:
             self._cluster = self._connect(python, task)
             self._info = self._cluster.info()
+            self.report(f"dask: {self._cluster.connected()} workers connected to {self._cluster.address}")
             link = self._info.get("dashboard")
             if link:
-                print(f"dask dashboard: {link}", file=sys.stderr, flush=True)
+                self.report(f"dask: dashboard at {link}")
         self._cluster.check_environment(task.env_hash, python)
         Dispatch(
             self._cluster, plan, items, task, on_result,

@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from agilab_core import THREAD_VARS, ConfigError, WorkerSlot, threads_per_worker
+from agilab_core import ConfigError, WorkerSlot
+from agilab_core.executor import worker_environment as threads_environment
 
 #: The program of a worker process: ``python -c WORKER_MAIN PRELOAD --spec JSON``.
 WORKER_MAIN = """\
@@ -40,16 +41,11 @@ if address:
 
 
 def worker_environment(workers: int, threads: int | None) -> dict[str, str]:
-    """This process's environment, with math-library threads sized per worker.
+    """This process's environment, with math-library threads sized per worker and Dask's logging quiet.
 
     ``threads`` None means cores / workers unless the environment already says.
     """
-    env = dict(os.environ)
-    for var in THREAD_VARS:
-        if threads is not None:
-            env[var] = str(threads)
-        else:
-            env.setdefault(var, str(threads_per_worker(workers)))
+    env = threads_environment(workers, threads)
     env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     return env
 

@@ -15,7 +15,7 @@ import pickle
 import threading
 import traceback
 
-from agilab_core import WorkerSession, WorkerTask, WorkItem
+from agilab_core import WorkerSession, WorkerTask, WorkItem, one_line
 
 _sessions: dict[tuple[str, str], WorkerSession] = {}
 _lock = threading.Lock()
@@ -48,8 +48,7 @@ def _session(task: WorkerTask, slot: str) -> WorkerSession:
             try:
                 session = task.start(slot)
             except Exception as exc:  # noqa: BLE001 - the manager fails the run with this reason
-                detail = (str(exc).strip().splitlines() or [""])[0]
-                raise WorkerStartError(f"{type(exc).__name__}: {detail}\n{traceback.format_exc()}") from None
+                raise WorkerStartError(f"{type(exc).__name__}: {one_line(exc)}\n{traceback.format_exc()}") from None
             _sessions[key] = session
     return session
 

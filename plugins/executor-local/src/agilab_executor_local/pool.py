@@ -198,8 +198,8 @@ class PoolRun:
 
     def _send_next(self, proc: WorkerProcess) -> None:
         """Send ``proc`` its next batch: its retries first, else from its slot's queue; or tell it to stop."""
-        batch, proc.first = proc.first or self.queues.take(proc.slot, self._batch_size), []
-        proc.batch, proc.reported = batch, set()
+        batch = proc.first or self.queues.take(proc.slot, self._batch_size)
+        proc.first, proc.batch, proc.reported = [], batch, set()
         if batch:
             proc.send([(e.seq, self.queues.item(e), e.attempts) for e in batch])
         else:
