@@ -361,8 +361,10 @@ def show(run_id: str, as_json: bool, home: Path | None) -> None:
     """Show one run (a unique prefix of its id is enough)."""
     from agilab_core.runs import find_run, read_run
 
+    from agilab_core.redaction import redact
+
     path = find_run(_runs_root(home), run_id)
-    m = read_run(path)
+    m = redact(read_run(path))  # again: a manifest written by an older release, or edited by hand
     if as_json:
         _emit_json(m)
         return

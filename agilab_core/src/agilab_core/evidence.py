@@ -19,14 +19,17 @@ from typing import Any
 import attrs
 
 from agilab_core.app import ITEM_OK, ItemResult, OutputFile
-from agilab_core.atomic import sha256_file, write_json
+from agilab_core.atomic import atomic_path, sha256_file, write_json
 from agilab_core.errors import one_line
-from agilab_core.journal import JOURNAL, JournalWriter
+from agilab_core.journal import JOURNAL, JournalWriter, json_line
 from agilab_core.redaction import redact, redact_text
 from agilab_core.settings import unstructure
 
 MANIFEST = "manifest.json"
 LOG = "run.log"
+#: Anything :mod:`agilab_core.redaction` could mask contains one of these, lower-cased
+#: (a superset: plain substring searches are far cheaper than one regex per result).
+_SUSPECT = ("://", "begin", "bearer", "gh", "glpat-", "xox", "akia", "asia", "sk-", "eyj", "pass", "pwd", "secret", "token", "cred", "key", "auth", "cookie")
 #: Longest the manifest lags behind the journal during a run.
 CHECKPOINT_SECONDS = 3.0
 CAPACITY = "capacity.json"
@@ -170,6 +173,8 @@ class RunRecorder:
         self.secret_paths = tuple(secret_paths)
         self.secrets = frozenset(secrets)
         self.header = self._redact(header)
+        self._records: dict[str, dict[str, Any]] = {}  # item id -> its redacted, JSON-ready result
+        self._lines: dict[str, str] = {}  # item id -> the same as JSON, reused by the final manifest
         self.results: dict[str, ItemResult] = {}
         self.write_error: str | None = None
         self.finished: dict[str, Any] | None = None
@@ -201,7 +206,10 @@ class RunRecorder:
     def add(self, result: ItemResult) -> None:
         """Record one item's result: journal line now, manifest checkpoint at most every few seconds."""
         self.results[result.item_id] = result
-        self._write(lambda: self._journal.append(self._redact(unstructure(result))) if self._journal else None)
+        record, line = self._record(result)
+        self._records[result.item_id] = record
+        self._lines[result.item_id] = line
+        self._write(lambda: self._journal.append_line(line) if self._journal else None)
         if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
             self._checkpointed = time.monotonic()
             self._write(lambda: write_json(self.run.manifest_path, self.manifest(RUN_RUNNING)))
@@ -232,10 +240,10 @@ class RunRecorder:
             "outputs": str(self.run.output_dir),
             "journal": JOURNAL,
             "items": self.counts(),
-            **extra,
+            **self._redact(extra),
         }
         if not running:
-            data["results"] = [unstructure(r) for r in self.results.values()]
+            data["results"] = list(self._records.values())
         return data
 
     def finish(self, status: str, **extra: Any) -> dict[str, Any]:
@@ -249,9 +257,9 @@ class RunRecorder:
             self._write(self._journal.close)
         if self.write_error:
             extra.setdefault("evidence_error", self.write_error)
-        data = self._redact(self.manifest(status, **extra))
+        data = self.manifest(status, **extra)
         try:
-            write_json(self.run.manifest_path, data)
+            self._write_final(data)
         except OSError as exc:
             self._keep_error(exc)
             data["evidence_error"] = self.write_error
@@ -267,8 +275,30 @@ class RunRecorder:
         self.finished = data
         return data
 
+    def _write_final(self, data: dict[str, Any]) -> None:
+        """The final manifest, its results spliced in from the journal lines already encoded."""
+        head = json_line({k: v for k, v in data.items() if k != "results"})
+        results = ",".join(self._lines.values())
+        text = f'{head[:-1]},"results":[{results}]}}' if head != "{}" else f'{{"results":[{results}]}}'
+        with atomic_path(self.run.manifest_path) as tmp:
+            tmp.write_text(text + "\n", encoding="utf-8", errors="surrogateescape")
+
     def _redact(self, data: dict[str, Any]) -> Any:
         return redact(data, self.secret_paths, secrets=self.secrets)
+
+    def _record(self, result: ItemResult) -> tuple[dict[str, Any], str]:
+        """``result`` as the manifest and (as one JSON line) the journal hold it, secrets masked.
+
+        Most results hold nothing that could be a secret: a few substring
+        searches over their JSON text decide, and only suspects take the full walk.
+        """
+        record: dict[str, Any] = unstructure(result)
+        line = json_line(record)
+        lowered = line.lower()
+        if any(word in lowered for word in _SUSPECT) or any(secret in line for secret in self.secrets):
+            record = redact(record, secrets=self.secrets)
+            line = json_line(record)
+        return record, line
 
     def _write(self, action: Callable[[], Any]) -> None:
         try:

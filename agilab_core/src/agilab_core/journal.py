@@ -32,36 +32,44 @@ class JournalWriter:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
-        self._dirty = threading.Event()
+        self._unsynced = False  # set per line: a plain flag costs less than an Event
         self._closed = threading.Event()
         self._syncer = threading.Thread(target=self._sync_loop, name="agilab-journal-sync", daemon=True)
         self._syncer.start()
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one record as one line; raises ``OSError`` (a full disk) without writing half a line twice."""
-        line = (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode("utf-8", "surrogateescape")
+        """Write one record as one line (raises ``OSError``, a full disk for instance)."""
+        self.append_line(json_line(record))
+
+    def append_line(self, line: str) -> None:
+        """Write one already-encoded record (:func:`json_line`) with a single ``write``."""
+        data = (line + "\n").encode("utf-8", "surrogateescape")
         with self._lock:
-            view = memoryview(line)
+            view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-        self._dirty.set()
+            self._unsynced = True
 
     def sync(self) -> None:
         """fsync now (no-op when nothing was written since the last sync)."""
         with self._lock:
-            if self._fd < 0 or not self._dirty.is_set():
+            if self._fd < 0 or not self._unsynced:
                 return
-            self._dirty.clear()
+            self._unsynced = False
             os.fsync(self._fd)
 
+    @property
+    def synced(self) -> bool:
+        """Everything written is on stable storage."""
+        return not self._unsynced
+
     def _sync_loop(self) -> None:
-        while not self._closed.is_set():
-            if self._dirty.wait(timeout=0.5) and not self._closed.wait(SYNC_SECONDS / 2):
-                try:
-                    self.sync()
-                except OSError:
-                    pass  # the next append reports the disk's problem
+        while not self._closed.wait(SYNC_SECONDS / 2):
+            try:
+                self.sync()
+            except OSError:
+                pass  # the next append reports the disk's problem
 
     def close(self) -> None:
         """Sync and close; safe to call twice."""
@@ -74,8 +82,12 @@ class JournalWriter:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-        self._dirty.set()  # wake the syncer so it sees the close
         self._syncer.join(timeout=2)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """``record`` as one compact JSON line (non-JSON values as text)."""
+    return json.dumps(record, default=str, separators=(",", ":"))
 
 
 def read_journal(path: Path) -> Iterator[dict[str, Any]]:
