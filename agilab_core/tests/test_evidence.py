@@ -11,6 +11,8 @@ from agilab_core.atomic import atomic_path, sha256_file, write_json
 from agilab_core.errors import UsageError
 from agilab_core.evidence import new_run_dir
 from agilab_core.runs import find_run, list_runs
+from hypothesis import given
+from hypothesis import strategies as st
 
 # -- atomic files -------------------------------------------------------------------
 
@@ -173,3 +175,19 @@ def test_list_runs_skips_damaged_manifests(tmp_path: Path) -> None:
 
 def test_list_runs_of_a_missing_root_is_empty(tmp_path: Path) -> None:
     assert list_runs(tmp_path / "nothing")[0] == []
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1, max_size=255))
+def test_atomic_path_works_for_any_valid_file_name(name: str) -> None:
+    # a name that fits the file system must never fail because of the temporary suffix
+    if len(name.encode()) > 255 or name in (".", ".."):
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / name
+        with atomic_path(target) as tmp:
+            assert len(tmp.name.encode()) <= 255
+            tmp.write_text("x")
+        assert target.read_text() == "x"
+        assert [p.name for p in Path(folder).iterdir()] == [name]

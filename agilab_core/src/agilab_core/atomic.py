@@ -27,7 +27,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = final.with_name(temporary_name(final.name))
     try:
         yield tmp
         os.replace(tmp, final)
@@ -35,6 +35,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+#: Longest file name (bytes) on the file systems we write to (ext4, xfs, btrfs, tmpfs, APFS).
+NAME_MAX = 255
+
+
+def temporary_name(name: str) -> str:
+    """A unique hidden sibling name for ``name``, never longer than :data:`NAME_MAX` bytes.
+
+    A valid name near the limit must not fail because of the suffix: it is
+    then shortened to a prefix plus a hash of the whole name.
+    """
+    suffix = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    candidate = f".{name}{suffix}"
+    if len(os.fsencode(candidate)) <= NAME_MAX:
+        return candidate
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return f".{os.fsdecode(os.fsencode(name)[:32]).rstrip()}~{digest}{suffix}".encode("utf-8", "surrogateescape")[:NAME_MAX].decode("utf-8", "surrogateescape")
 
 
 def write_json(path: str | os.PathLike[str], data: Any, indent: int | None = None) -> None:

@@ -285,9 +285,9 @@ def _print_summary(result: Any) -> None:
 
 
 def _runs_root(home: Path | None) -> Path:
-    from agilab_core.env import default_home
+    from agilab_core.env import resolve_home
 
-    return (home.expanduser().absolute() if home else default_home()) / "runs"
+    return resolve_home(home) / "runs"
 
 
 def _field(data: Any, *path: str) -> Any:
