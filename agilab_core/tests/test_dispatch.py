@@ -7,12 +7,12 @@ import threading
 
 import attrs
 import pytest
+from agilab_core.dispatch import Entry, Results, SlotQueues
+from agilab_core.executor import THREAD_VARS, in_range, worker_environment
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agilab_core import ITEM_FAILED, Executor, ExecutorSpec, ItemResult, WorkerSlot, WorkItem, WorkPlan, hookimpl
-from agilab_core.dispatch import Entry, Results, SlotQueues
-from agilab_core.executor import THREAD_VARS, in_range, worker_environment
 
 
 def _plan(sizes: list[int]) -> tuple[WorkPlan, dict[str, WorkItem]]:

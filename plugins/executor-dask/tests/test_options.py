@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agilab_core import ConfigError, UsageError
-from agilab_core.executor import CORES
+from agilab_core import CORES, ConfigError, UsageError
 
 
 @pytest.mark.parametrize(

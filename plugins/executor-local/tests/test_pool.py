@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import threading
 
 import pytest
 
-from agilab_core import ConfigError, UsageError
-from agilab_core.executor import CORES
+from agilab_core import CORES, ConfigError, UsageError
 
 
 def _manifest(result):

@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 from agilab_app_flight.sample import generate
+from agilab_core.testing import ProbeManager
 
 from agilab_core import AppSpec, hookimpl
-from agilab_core.testing import ProbeManager
 
 AGILAB = str(Path(sys.executable).with_name("agilab"))
 WORKER_MODULE = "agilab_executor_local.pool_worker"

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from agilab_core import (
+    CORES,
     Executor,
     ExecutorSpec,
     OnResult,
@@ -25,8 +26,8 @@ from agilab_core import (
     WorkItem,
     WorkPlan,
     hookimpl,
+    in_range,
 )
-from agilab_core.executor import CORES, in_range
 
 #: The longest a run waits for a scheduler or for workers (a batch system's queue can be slow).
 WEEK = 7 * 24 * 3600.0

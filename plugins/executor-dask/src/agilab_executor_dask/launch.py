@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from agilab_core import ConfigError, WorkerSlot
-from agilab_core.executor import worker_environment as threads_environment
+from agilab_core import worker_environment as threads_environment
 
 #: The program of a worker process: ``python -c WORKER_MAIN PRELOAD --spec JSON``.
 WORKER_MAIN = """\

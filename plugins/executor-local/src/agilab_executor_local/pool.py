@@ -26,8 +26,10 @@ from multiprocessing.connection import wait
 from typing import Any
 
 import attrs
+from agilab_core.dispatch import Entry, Results, SlotQueues
 
 from agilab_core import (
+    CORES,
     Executor,
     ExecutorSpec,
     ItemResult,
@@ -40,9 +42,9 @@ from agilab_core import (
     WorkItem,
     WorkPlan,
     hookimpl,
+    in_range,
+    worker_environment,
 )
-from agilab_core.dispatch import Entry, Results, SlotQueues
-from agilab_core.executor import CORES, in_range, worker_environment
 from agilab_executor_local.pool_process import WorkerProcess, stop_all
 
 MAX_BATCH = 256
