@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from agilab_core.app import WorkItem
-from agilab_core.errors import EnvironmentMismatch, PluginError
 from agilab_core.atomic import sha256_file
+from agilab_core.errors import EnvironmentMismatch, PluginError, one_line
 from agilab_core.identity import environment_hash
-from agilab_core.errors import one_line
 from agilab_core.task import WorkerTask, import_object
 
 
