@@ -13,11 +13,15 @@ from typing import Any
 
 import attrs
 import pytest
-from agilab_core.errors import ConfigError, InputError, UsageError
 from agilab_core.capacity import read_capacities
-from agilab_core.runs import read_manifest
+from agilab_core.errors import ConfigError, InputError, UsageError
+from agilab_core.journal import latest_by_item
 from agilab_core.plan import WorkersSpec
 from agilab_core.runner import PlanResult, RunResult
+from agilab_core.runs import read_manifest, read_run
+from agilab_core.testing import ProbeArgs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agilab_core import (
     AppSpec,
@@ -506,6 +510,7 @@ class ScriptedExecutor(Executor):
 
     def run(self, plan: Any, items: Mapping[str, WorkItem], task: Any, on_result: Any) -> None:
         session = task.start(plan.slots[0].id)
+        first: Any = None
         ids = sorted(i for a in plan.assignments for i in a)
         mode = self.config.mode
         for n, item_id in enumerate(ids):
@@ -704,3 +709,33 @@ def test_secrets_never_reach_the_evidence_or_the_result(scripted) -> None:
             text = path.read_text(errors="replace")
             assert "hunter2-pw" not in text and "swordfish-42" not in text, path
     assert "hunter2-pw" not in repr(result) and "swordfish-42" not in repr(result)
+
+
+# -- any item id -------------------------------------------------------------------------
+
+_ID_TEXT = st.lists(st.text(st.characters(), min_size=1, max_size=8) | st.sampled_from(["\x1b[31m", "\x00", "\udcff", "[/x]", "\n"]), min_size=1, max_size=5).map("".join)
+
+
+@attrs.frozen
+class IdsArgs(ProbeArgs):
+    ids: list[str] = attrs.field(factory=list)
+
+
+class _IdsManager(Manager):
+    args_type = IdsArgs
+
+    def work_items(self, args: IdsArgs, env: Any) -> list[WorkItem]:
+        return [WorkItem(i, {"index": n}) for n, i in enumerate(args.ids)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ids=st.lists(_ID_TEXT, min_size=1, max_size=5, unique=True))
+def test_any_item_id_round_trips_through_journal_manifest_and_reading(agi, ids: list[str]) -> None:
+    # ids come from file names: markup, escapes, control and undecodable bytes (surrogates) included
+    spec = AppSpec("ids", _IdsManager, "agilab_core.testing:ProbeWorker")
+    result = agi.run(spec, args={"ids": ids, "write": False})  # the probe names its outputs after ids
+    assert sorted(r.item_id for r in result.results) == sorted(ids)
+    assert result.ok
+    read_back = read_run(result.manifest)
+    assert sorted(r["item_id"] for r in read_back["results"]) == sorted(ids)
+    assert sorted(latest_by_item(result.run_dir / "items.jsonl")) == sorted(ids)
