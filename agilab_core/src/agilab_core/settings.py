@@ -21,7 +21,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -321,7 +321,7 @@ def build_args(args_type: type[T], settings: AppSettings, overrides: dict[str, A
 
     Errors name the settings file for file values and ``--set`` for overrides.
     """
-    known = {f.name for f in attrs.fields(args_type)}
+    known = {f.name for f in attrs.fields(cast(Any, args_type))}
     bad = sorted(set(overrides) - known)
     if bad:
         raise ConfigError(f"--set: unknown field(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
