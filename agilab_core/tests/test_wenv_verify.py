@@ -13,13 +13,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
+from agilab_core.atomic import write_json
 from agilab_core.errors import ConfigError
 from agilab_core.recipe import WorkerRecipe
 from agilab_core.wenv import FILES_RECORD, WorkerVenv, install_venv, venv_changes, venv_files
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 APP = '''
 import attrs
@@ -221,3 +225,53 @@ def test_the_check_reads_no_more_than_it_must(app, built_once, tmp_path) -> None
     hashed_bytes = sum(record["files"][rel][0] for rel in record["sha256"])
     all_bytes = sum(facts[0] for facts in record["files"].values() if facts[0] != "->")
     assert hashed_bytes < all_bytes / 2, (hashed_bytes, all_bytes)
+
+
+# -- any single change to any tree is found ---------------------------------------------------
+
+names = st.text(alphabet="abcdefghij_", min_size=1, max_size=6)
+trees = st.dictionaries(st.lists(names, min_size=1, max_size=3).map(tuple), st.binary(max_size=40), min_size=1, max_size=8)
+
+
+def _layout(root: Path, tree: dict[tuple[str, ...], bytes]) -> dict[str, bytes]:
+    """Write ``tree`` under ``root`` (skipping paths that collide with a file), with a venv interpreter; return what was written."""
+    written: dict[str, bytes] = {}
+    for parts, data in sorted(tree.items()):
+        path = root.joinpath("lib", *parts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                continue
+            path.write_bytes(data)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            continue
+        written[path.relative_to(root).as_posix()] = data
+    (root / "bin").mkdir()
+    (root / "bin" / "python").symlink_to(sys.executable)
+    return written
+
+
+@settings(max_examples=40, deadline=None)
+@given(trees, st.sampled_from(["none", "delete", "grow", "add", "cache"]), st.integers(min_value=0))
+def test_any_deletion_addition_or_resize_is_found_and_bytecode_is_not(tree, change, pick) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        written = _layout(root, tree)
+        write_json(root / FILES_RECORD, {"files": venv_files(root), "sha256": {}})
+        assert venv_changes(root) is None
+        target = sorted(written)[pick % len(written)]
+        if change == "delete":
+            (root / target).unlink()
+            assert venv_changes(root) == f"{target} was deleted"
+        elif change == "grow":
+            with (root / target).open("ab") as fh:
+                fh.write(b"+")
+            assert venv_changes(root) == f"{target} was modified"
+        elif change == "add":
+            (root / "lib" / "added.pth").write_text("")
+            assert venv_changes(root) == "lib/added.pth was added"
+        else:
+            cache = (root / target).parent / "__pycache__"
+            cache.mkdir(exist_ok=True)
+            (cache / "x.cpython-311.pyc").write_bytes(b"\0")
+            assert venv_changes(root) is None
