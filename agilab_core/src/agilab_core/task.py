@@ -21,8 +21,8 @@ from typing import Any
 import attrs
 
 from agilab_core.app import ITEM_FAILED, ITEM_OK, ItemError, ItemResult, OutputFile, Worker, WorkerContext, WorkItem
-from agilab_core.errors import EnvironmentMismatch, PluginError, one_line
 from agilab_core.atomic import sha256_file
+from agilab_core.errors import EnvironmentMismatch, PluginError, one_line
 from agilab_core.identity import environment_hash, runtime_of
 
 
