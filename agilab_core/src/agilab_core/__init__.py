@@ -34,7 +34,7 @@ from agilab_core.task import WorkerSession, WorkerTask, import_object
 
 if TYPE_CHECKING:
     from agilab_core.env import AgiEnv
-    from agilab_core.evidence import Run
+    from agilab_core.evidence import Run, verify_outputs
     from agilab_core.executor import (
         CORES,
         THREAD_VARS,
@@ -50,20 +50,20 @@ if TYPE_CHECKING:
     from agilab_core.packaging import WorkerPackage
     from agilab_core.plan import LOCALHOST, WorkerSlot, WorkersSpec, WorkPlan, balance
     from agilab_core.plugins import Registry, load_plugins
-    from agilab_core.runner import AGI, Agi, PlanResult, RunResult
-    from agilab_core.views import PageSpec
+    from agilab_core.runner import AGI, Agi, PlanResult, RunRequest, RunResult
+    from agilab_core.views import PageSpec, RunRecord, render_page
 
 #: Manager-side names and their modules, imported on first use (they pull pluggy or cattrs).
 _LAZY = {
     "AgiEnv": "agilab_core.env",
-    "Run": "agilab_core.evidence",
+    **dict.fromkeys(["Run", "verify_outputs"], "agilab_core.evidence"),
     **dict.fromkeys(["CORES", "THREAD_VARS", "Executor", "ExecutorSpec", "NoOptions", "OnResult", "in_range", "threads_per_worker", "worker_environment"], "agilab_core.executor"),
     "hookimpl": "agilab_core.hookspecs",
     "WorkerPackage": "agilab_core.packaging",
     **dict.fromkeys(["LOCALHOST", "WorkerSlot", "WorkersSpec", "WorkPlan", "balance"], "agilab_core.plan"),
     **dict.fromkeys(["Registry", "load_plugins"], "agilab_core.plugins"),
-    **dict.fromkeys(["AGI", "Agi", "PlanResult", "RunResult"], "agilab_core.runner"),
-    "PageSpec": "agilab_core.views",
+    **dict.fromkeys(["AGI", "Agi", "PlanResult", "RunRequest", "RunResult"], "agilab_core.runner"),
+    **dict.fromkeys(["PageSpec", "RunRecord", "render_page"], "agilab_core.views"),
 }
 
 
@@ -83,7 +83,7 @@ __all__ = [
     "AGI", "Agi", "AgiEnv", "CORES", "AgilabError", "AppSpec", "ConfigError", "EnvironmentMismatch", "Executor", "ExecutorSpec",
     "ITEM_FAILED", "ITEM_OK", "InputError", "ItemError", "ItemOutput", "ItemResult", "LOCALHOST",
     "Manager", "NoOptions", "OnResult", "OutputFile", "PageSpec", "PlanResult", "PluginError",
-    "Registry", "Run", "RunResult", "THREAD_VARS", "UsageError", "WorkItem", "WorkPlan", "Worker", "WorkerContext",
+    "Registry", "Run", "RunRecord", "RunRequest", "RunResult", "THREAD_VARS", "UsageError", "WorkItem", "WorkPlan", "Worker", "WorkerContext",
     "WorkerPackage", "WorkerSession", "WorkerSlot", "WorkerTask", "WorkersSpec", "atomic_path",
-    "balance", "environment_hash", "hookimpl", "import_object", "in_range", "load_plugins", "one_line", "sha256_file", "threads_per_worker", "worker_environment", "write_json",
+    "balance", "environment_hash", "hookimpl", "import_object", "in_range", "load_plugins", "one_line", "render_page", "sha256_file", "threads_per_worker", "verify_outputs", "worker_environment", "write_json",
 ]

@@ -151,7 +151,10 @@ def package_worker(app: AppSpec, env: AgiEnv, options: dict[str, Any]) -> Worker
     :param env: the resolved environment (``env.wenv_dir`` is where venvs go).
     :param options: ``cython`` (bool: compile ``app.cython_modules``),
         ``executor`` (its name), ``isolated`` (its workers run in interpreters
-        of their own), ``worker_distributions`` and ``worker_requirements``
+        of their own), ``remote`` (its workers run on other machines: always a
+        worker venv, whose ``wheels``, ``requirements``, ``distributions`` and
+        ``identity`` the returned package must carry so the executor can
+        rebuild it there), ``worker_distributions`` and ``worker_requirements``
         (what the executor's worker side imports), and ``report`` (a callable
         taking a one-line progress message, or None).
     :return: a :class:`~agilab_core.WorkerPackage` describing the interpreter
