@@ -185,7 +185,7 @@ def install(app: str, executor: str | None, workers: str | None, cython: bool | 
     if package.kind == "inplace":
         _console().print(f"{safe(package.app)}: workers run in the manager's environment [bold]{package.env_hash}[/] ({safe(package.python)}); nothing to build", soft_wrap=True)
         return
-    what = "reused" if package.cached else "built"
+    what = "reused" if package.cached else (f"rebuilt ({safe(package.rebuilt)})" if package.rebuilt else "built")
     where = package.venv or package.python
     _console().print(f"{safe(package.app)}: worker environment [bold]{package.env_hash}[/] ({package.runtime}) {what} in {package.seconds:.2f} s: {safe(where)}", soft_wrap=True)
 
