@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 
@@ -51,3 +52,12 @@ def test_progress_is_reported_in_one_line_messages(agi):
     assert any(m.startswith("dask: 2 workers connected to tcp://127.0.0.1:") for m in heard), heard
     assert any(m.startswith("dask: dashboard at http://") for m in heard) == dashboard_available()
     assert all("\n" not in m for m in heard)
+
+
+def test_no_more_workers_start_than_there_are_items(agi):
+    heard = []
+    result = agi.run("probe", executor="dask", workers=3, args={"count": 2}, report=heard.append)
+    assert result.status == "ok"
+    info = json.loads(result.manifest.read_text())["executor"]["info"]
+    assert info["workers"] == 2
+    assert any(m.startswith("dask: 2 workers connected") for m in heard), heard

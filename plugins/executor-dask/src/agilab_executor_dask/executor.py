@@ -102,7 +102,7 @@ class DaskExecutor(Executor):
         cfg: DaskOptions = self.config
         python = self._package.python if self._package else sys.executable
         if self._cluster is None:
-            self._cluster = self._connect(python, task)
+            self._cluster = self._connect(python, task, _slots_to_start(plan))
             self._info = self._cluster.info()
             self.report(f"dask: {self._cluster.connected()} workers connected to {self._cluster.address}")
             link = self._info.get("dashboard")
@@ -114,14 +114,15 @@ class DaskExecutor(Executor):
             retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
         ).run()
 
-    def _connect(self, python: str, task: WorkerTask) -> Any:
+    def _connect(self, python: str, task: WorkerTask, slots: list[WorkerSlot]) -> Any:
+        """A cluster for this run; an embedded one gets a worker process per slot of ``slots``."""
         cfg: DaskOptions = self.config
         launched = None
         if not (cfg.scheduler or cfg.cluster):
             # before Dask is imported here: the workers import it meanwhile (see launch.py)
             from agilab_executor_dask.launch import launch_ahead
 
-            launched = launch_ahead(python, self.workers.slots(), cfg.threads_per_worker or None, cfg.worker_timeout, task.worker_module)
+            launched = launch_ahead(python, slots, cfg.threads_per_worker or None, cfg.worker_timeout, task.worker_module)
         try:
             from agilab_executor_dask import cluster
         except BaseException:
@@ -131,7 +132,7 @@ class DaskExecutor(Executor):
         if cfg.scheduler:
             return cluster.connect_scheduler(cfg.scheduler, cfg.connect_timeout, cfg.worker_timeout)
         if cfg.cluster:
-            return cluster.start_cluster_manager(cfg.cluster, dict(cfg.cluster_options), self.workers.total, cfg.connect_timeout, cfg.worker_timeout)
+            return cluster.start_cluster_manager(cfg.cluster, dict(cfg.cluster_options), len(slots), cfg.connect_timeout, cfg.worker_timeout)
         return cluster.start_embedded(launched, dashboard=cfg.dashboard, worker_timeout=cfg.worker_timeout)
 
     def info(self) -> dict[str, Any]:
@@ -142,6 +143,13 @@ class DaskExecutor(Executor):
         cluster, self._cluster = self._cluster, None
         if cluster is not None:
             cluster.close()
+
+
+def _slots_to_start(plan: WorkPlan) -> list[WorkerSlot]:
+    """The plan's slots that get a worker: those with items first, never more than there are items."""
+    busy = [slot for slot, ids in zip(plan.slots, plan.assignments, strict=True) if ids]
+    idle = [slot for slot, ids in zip(plan.slots, plan.assignments, strict=True) if not ids]
+    return (busy + idle)[: plan.item_count]
 
 
 @hookimpl
