@@ -7,7 +7,6 @@ import logging
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from distributed import LocalCluster
@@ -163,12 +162,10 @@ def test_plan_hosts_are_matched_to_cluster_workers(agi, running_cluster):
 
 
 @pytest.mark.parametrize("dashboard", [":0", ""])
-def test_embedded_cluster_start_is_cheap_and_reported(agi, dashboard):
+def test_embedded_cluster_is_reported(agi, dashboard):
     from agilab_executor_dask.cluster import dashboard_available
 
-    started = time.monotonic()
     result = agi.run("probe", executor="dask", workers=2, args={"count": 2}, executor_options={"dashboard": dashboard})
-    assert time.monotonic() - started < 20  # about a second here; generous for loaded machines
     info = _manifest(result)["executor"]["info"]
     assert info["cluster"] == "embedded" and info["workers"] == 2 and info["scheduler"].startswith("tcp://127.0.0.1:")
     if dashboard and dashboard_available():

@@ -29,10 +29,15 @@ def test_many_items_in_fixed_small_batches_each_run_exactly_once(agi):
 
 
 def test_adaptive_batches_carry_many_quick_items(agi):
-    started = time.monotonic()
     result = agi.run("probe", executor="dask", workers=2, args={"count": 5000, "write": False})
     assert result.status == "ok" and result.items["ok"] == 5000
-    assert time.monotonic() - started < 30  # per-item tasks would take far longer on small machines
+    batches = json.loads(result.manifest.read_text())["executor"]["info"]["batches"]
+    assert batches < 500  # about 0.2 s of work each: hundreds of items per batch, after the first ones
+
+
+def test_fixed_batches_hold_batch_size_items(agi):
+    result = agi.run("probe", executor="dask", workers=2, args={"count": 70, "write": False}, executor_options={"batch_size": 7})
+    assert json.loads(result.manifest.read_text())["executor"]["info"]["batches"] == 10
 
 
 def test_math_library_threads_are_set_by_the_option_and_otherwise_kept_from_the_environment(agi, monkeypatch):

@@ -78,7 +78,7 @@ class Dispatch:
         self.inflight: dict[Future, tuple[int, list[Entry]]] = {}
         self.placed: dict[Future, str] = {}  # the worker each batch in flight was sent to
         self.flying: list[list[list[Entry]]] = [[] for _ in plan.slots]  # batches in flight, per slot
-        self.keys = itertools.count()
+        self.batches = 0  # sent so far (each under a key of its own)
         self.seconds = 0.0  # measured item time, for batch sizing
         self.weight = 0.0
         self.measured = 0
@@ -195,7 +195,8 @@ class Dispatch:
         return {self.placed[f] for f, (_, entries) in self.inflight.items() if entries[0].alone}
 
     def _submit(self, slot: int, entries: list[Entry], target: str) -> None:
-        key = f"agilab-{self.task.app}-{self.task.run_id}-{next(self.keys)}"
+        key = f"agilab-{self.task.app}-{self.task.run_id}-{self.batches}"
+        self.batches += 1
         batch = pickle.dumps([(self.queues.item(e), e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
         future = self.client.submit(
             run_batch, self.task, self.slots[slot].id, batch,

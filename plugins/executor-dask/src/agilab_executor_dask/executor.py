@@ -109,10 +109,14 @@ class DaskExecutor(Executor):
             if link:
                 self.report(f"dask: dashboard at {link}")
         self._cluster.check_environment(task.env_hash, python)
-        Dispatch(
+        dispatch = Dispatch(
             self._cluster, plan, items, task, on_result,
             retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
-        ).run()
+        )
+        try:
+            dispatch.run()
+        finally:
+            self._info["batches"] = self._info.get("batches", 0) + dispatch.batches
 
     def _connect(self, python: str, task: WorkerTask, slots: list[WorkerSlot]) -> Any:
         """A cluster for this run; an embedded one gets a worker process per slot of ``slots``."""
