@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from agilab_app_flight import FlightArgs
-
 from agilab_app_flight.manager import file_item
 
 from agilab_core import ItemResult, WorkerTask

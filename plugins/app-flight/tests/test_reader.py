@@ -71,7 +71,13 @@ def test_short_rows_are_told_apart_from_empty_last_cells() -> None:
 
 def test_empty_coordinates_and_aircraft_are_nulls_not_errors() -> None:
     frame = parse_flight(flight(["0,2021-01-01 00:00:00,,,,"]), "f.csv")
-    assert frame.row(0)[1:] == (frame["date"][0], None, None, None, None)
+    assert frame.row(0) == (dt.datetime(2021, 1, 1), None, None, None, None)
+
+
+def test_frames_come_in_one_column_order_without_the_index() -> None:
+    frame = parse_flight(flight(["x,1,0,2,2021-01-01 00:00:00,60,7"], header="squawk,lat,,long,date,aircraft,leg"), "f.csv")
+    assert frame.columns == ["date", "aircraft", "long", "lat", "alt", "squawk", "leg"]
+    assert frame.schema["alt"] == pl.Float64 and frame["alt"][0] is None
 
 
 def test_line_numbers_count_blank_lines_crlf_and_quoted_line_breaks() -> None:

@@ -85,3 +85,18 @@ def test_unsorted_input_is_ordered_stably() -> None:
     out = track(as_read([(0, 0), (0, 1), (0, 2), (0, 3)], [5, 0, 3, 0]))
     assert out["long"].to_list() == [1.0, 3.0, 2.0, 0.0]
     assert out["dt_s"].to_list() == [0.0, 0.0, 3.0, 2.0]
+
+
+def test_the_compiled_kernel_path_gives_the_same_track(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agilab_app_flight import distance
+
+    frame = as_read([(0.0, 0.0), (0.0, 1.0), (0.5, 1.0), (0.5, 1.0)], [0, 10, 20, 20]).with_columns(
+        pl.when(pl.col("seq") == 0).then(None).otherwise(pl.col("lat")).alias("lat")
+    )
+    expected = track(frame)
+    # the same loop, uncompiled, stands in for the C extension (building one here would take a compiler run)
+    monkeypatch.setattr(distance, "COMPILED", True)
+    got = track(frame)
+    assert got.columns == expected.columns
+    for name in ("distance_m", "dt_s", "speed_mps"):
+        assert got[name].to_list() == pytest.approx(expected[name].to_list(), nan_ok=True), name

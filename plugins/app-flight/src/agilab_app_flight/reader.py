@@ -50,6 +50,9 @@ class FlightFileError(ValueError):
 def parse_flight(content: bytes, name: str) -> pl.DataFrame:
     """The flight file ``name`` (its bytes) as a frame: ``date`` parsed, coordinates Float64, aircraft text.
 
+    Columns come in one order for every file: ``date, aircraft, long, lat,
+    alt`` (null when the file has none), then the extra columns; the unnamed
+    index is dropped.
     Parsing bytes already in memory is markedly faster than letting polars
     open a small file itself. ``name`` is only used in messages. Raises
     :class:`FlightFileError`.
@@ -61,24 +64,29 @@ def parse_flight(content: bytes, name: str) -> pl.DataFrame:
     lines = None  # the file line of each row, when it is not simply row + 2
     if b'"' in content or content.count(b",") != (frame.height + 1) * (frame.width - 1):
         frame, lines = _drop_blank_rows(frame, _check_fields(content, name, frame.columns))
-    parse_date, any_bad, bad = _checks(tuple(frame.columns))
-    checked = frame.with_columns(parse_date)
-    if checked.select(any_bad).item():
-        row = int(checked.select(bad).to_series().arg_true()[0])
-        raise FlightFileError(f"{name}, {_line(row, lines)}, {_value_problem(frame, checked, row)}")
-    return checked
+    layout, any_bad, bad = _checks(tuple(frame.columns))
+    flight = frame.select(layout)
+    if flight.select(any_bad).item():
+        row = int(flight.select(bad).to_series().arg_true()[0])
+        raise FlightFileError(f"{name}, {_line(row, lines)}, {_value_problem(frame, flight, row)}")
+    return flight
 
 
 @functools.cache
-def _checks(columns: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """The date parsing, then whether any row is bad and which, for files with these columns.
+def _checks(columns: tuple[str, ...]) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
+    """For files with these columns: the flight's layout (dates parsed), whether any row is bad, which.
 
-    Built once per column layout: building expressions costs more than running
-    them on a small file.
+    The layout is the same for every file: the reference columns, ``alt``
+    (null when the file has none), the extra columns, the unnamed index
+    dropped. Built once per column layout: building expressions costs more
+    than running them on a small file.
     """
-    parse_date = pl.col("date").str.strptime(pl.Datetime("us"), DATE_FORMAT, strict=False)
-    bad = pl.any_horizontal(pl.col("date").is_null(), *(_out_of_bounds(c) for c in COORDINATES if c in columns))
-    return parse_date, bad.any(), bad
+    extras = [c for c in columns if c not in (INDEX_COLUMN, *REQUIRED, *COORDINATES)]
+    alt = pl.col("alt") if "alt" in columns else pl.lit(None, dtype=pl.Float64).alias("alt")
+    date = pl.col("date").str.strptime(pl.Datetime("us"), DATE_FORMAT, strict=False)
+    layout = [date, pl.col("aircraft"), pl.col("long"), pl.col("lat"), alt, *(pl.col(c) for c in extras)]
+    bad = pl.any_horizontal(pl.col("date").is_null(), *(_out_of_bounds(c) for c in COORDINATES))
+    return layout, bad.any(), bad
 
 
 def _read(content: bytes, name: str) -> pl.DataFrame:
@@ -106,15 +114,13 @@ def _out_of_bounds(column: str) -> pl.Expr:
     return bad
 
 
-def _value_problem(frame: pl.DataFrame, checked: pl.DataFrame, row: int) -> str:
+def _value_problem(frame: pl.DataFrame, flight: pl.DataFrame, row: int) -> str:
     """``"<column>: what is wrong"`` for a row the vectorised checks refused (``frame`` has the date as text)."""
-    if checked.get_column("date")[row] is None:
+    if flight.get_column("date")[row] is None:
         text = frame.get_column("date")[row]
         return "date: empty" if text is None else f"date: {text!r} does not match {DATE_SHAPE}"
     for column in COORDINATES:
-        if column not in frame.columns:
-            continue
-        value = frame.get_column(column)[row]
+        value = flight.get_column(column)[row]
         if value is None:
             continue
         if not np.isfinite(value):

@@ -17,7 +17,6 @@ import numpy as np
 import polars as pl
 
 from agilab_app_flight import distance as kernel
-from agilab_app_flight.reader import COORDINATES, INDEX_COLUMN, REQUIRED
 
 EARTH_RADIUS_M = 6_371_000.0
 MOTION = ("distance_m", "dt_s", "speed_mps")
@@ -61,26 +60,25 @@ def motion(per_aircraft: bool) -> tuple[pl.Expr, ...]:
 
         distance = great_circle_m(previous(lat), previous(lon), lat, lon)
         step = (date - previous(date)).dt.total_microseconds() / 1_000_000
-    speed = pl.when(pl.col("dt_s") > 0).then(pl.col("distance_m") / pl.col("dt_s"))
-    return distance.alias("distance_m"), step.alias("dt_s"), speed.alias("speed_mps")
+    return distance.alias("distance_m"), step.alias("dt_s"), speed(distance, step)
+
+
+def speed(distance: pl.Expr, step: pl.Expr) -> pl.Expr:
+    """``speed_mps``: metres per second, null where no time passed (computed in the same pass as both)."""
+    return pl.when(step > 0).then(distance / step).alias("speed_mps")
 
 
 def track(
-    frame: pl.DataFrame,
+    flight: pl.DataFrame,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
 ) -> pl.DataFrame:
-    """A read flight as a time-ordered track with its motion columns.
+    """A read flight as a time-ordered track with its motion columns appended.
 
-    Keeps rows with ``start <= date < end`` (either bound optional), orders
+    Keeps rows with ``start <= date < end`` (either bound optional) and orders
     rows by time (stable; skipped when the file is already in order, as
-    recorded flights are) and puts columns in one order for every file: the
-    reference columns, ``alt`` (null when the file has none), the extra
-    columns (the unnamed index dropped), then the motion.
+    recorded flights are).
     """
-    extras = [c for c in frame.columns if c not in (INDEX_COLUMN, *REQUIRED, *COORDINATES, *MOTION)]
-    alt = pl.col("alt") if "alt" in frame.columns else pl.lit(None, dtype=pl.Float64).alias("alt")
-    flight = frame.select("date", "aircraft", "long", "lat", alt, *extras)
     if start is not None or end is not None:
         date = pl.col("date")
         inside = (date >= start) if end is None else (date < end) if start is None else date.is_between(start, end, closed="left")
@@ -88,15 +86,15 @@ def track(
     if not flight.get_column("date").is_sorted():
         flight = flight.sort("date", maintain_order=True)
     per_aircraft = flight.get_column("aircraft").n_unique() > 1
-    distance, step, speed = motion(per_aircraft)
     if kernel.COMPILED and not per_aircraft:
-        distance = compiled_steps(flight)
-    flight = flight.with_columns(distance, step).with_columns(speed)
+        distance, step = compiled_steps(flight), motion(False)[1]
+        flight = flight.with_columns(distance, step, speed(pl.lit(distance), step))
+    else:
+        flight = flight.with_columns(motion(per_aircraft))
     if flight.height and not per_aircraft:
-        # pairing the first fix with itself gives null, not 0, when it lacks a position or time
-        for name in ("distance_m", "dt_s"):
-            if flight[0, name] is None:
-                flight[0, name] = 0.0
+        # pairing the first fix with itself gives null, not 0, when it lacks a position
+        if flight[0, "distance_m"] is None:
+            flight[0, "distance_m"] = 0.0
     return flight
 
 
