@@ -87,7 +87,7 @@ def bench_startup(repeat: int) -> list[tuple[str, str, float, float | None, str]
     from agilab_executor_dask.cluster import dashboard_available
     from run import flight_data, timed  # bench/run.py owns the data set
 
-    data, _ = flight_data(2000, 1600)
+    data, _ = flight_data(2000, 1600, 0.33)  # the data set of bench/run.py's flight figures
     home = Path(tempfile.mkdtemp(prefix="agilab-dask-bench-"))
     env = {"AGILAB_HOME": str(home), "AGILAB_WENV": str(WENV)}
     base = [AGILAB, "run", "flight", "-w", "2", "--set", f"data_in={data}", "--set", "nfile=2", "--json"]
