@@ -552,3 +552,26 @@ def test_damaged_manifests_are_named_and_the_other_runs_still_list(home, busy_fl
     assert "\x1b" not in listed.stderr
     assert "not a readable manifest" in one_line_error(agilab("show", "20000101-000000-list", home=home, check=2))
     agilab("runs", home=home, check=0)
+
+
+@pytest.mark.parametrize("content", ["Infinity", '{"hosts": {"localhost": {"bytes_per_s": NaN}}}', "[1, 2", "\udcff"])
+def test_a_damaged_capacity_file_is_one_warning_and_is_repaired_by_the_next_run(home, busy_flights, tmp_path, content):
+    data = _copy(busy_flights, tmp_path / "data", [b"a.csv", b"b.csv"])
+    home.mkdir(parents=True)
+    (home / "capacity.json").write_text(content, errors="surrogateescape")
+    planned = agilab("plan", "flight", "--set", f"data_in={data}", home=home, check=0)
+    (warning,) = [line for line in planned.stderr.splitlines() if line.strip()]
+    assert warning.startswith(f"warning: {home / 'capacity.json'}: ")
+    agilab("run", "flight", "--set", f"data_in={data}", home=home, check=0)
+    assert agilab("plan", "flight", "--set", f"data_in={data}", home=home, check=0).stderr == ""
+    hosts = json.loads((home / "capacity.json").read_text())["hosts"]
+    assert all(0 < v["bytes_per_s"] < float("inf") for v in hosts.values())
+
+
+def test_a_binary_settings_file_is_one_line_naming_the_file(home):
+    settings = home / "apps" / "flight" / "app_settings.toml"
+    settings.parent.mkdir(parents=True)
+    settings.write_bytes(b"\xff\xfe[args]\x00\x01")
+    for command in ("plan", "run", "install"):
+        line = one_line_error(agilab(command, "flight", home=home, check=2))
+        assert str(settings) in line

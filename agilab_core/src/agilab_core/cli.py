@@ -16,6 +16,7 @@ import re
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -423,6 +424,12 @@ def _message(error: Any) -> str:
     return plain(redact_text(str(error)))
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line on stderr (``agilab: `` prefixes dropped), never a source excerpt."""
+    text = str(message).removeprefix("agilab: ")
+    click.echo(f"warning: {_message(text)}", err=True)
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
@@ -432,6 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     _State.debug = "--debug" in argv
     signal.signal(signal.SIGTERM, _on_sigterm)
+    warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="agilab", standalone_mode=False)
     except click.exceptions.Exit as exc:
