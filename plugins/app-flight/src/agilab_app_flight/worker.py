@@ -11,7 +11,7 @@ import polars as pl
 
 from agilab_app_flight.args import FlightArgs
 from agilab_app_flight.names import part_name
-from agilab_app_flight.reader import DATE_FORMAT, FlightFileError, parse_flight
+from agilab_app_flight.reader import DATE_FORMAT, NO_CLOUD, FlightFileError, parse_flight
 from agilab_app_flight.telemetry import aircraft_metrics, track
 from agilab_core import ItemOutput, Worker, WorkerContext, WorkItem, atomic_path
 
@@ -82,7 +82,7 @@ class FlightWorker(Worker):
         """Write one part under a temporary name, then rename: no half-written part is ever visible."""
         with atomic_path(target) as tmp:
             if self.suffix == ".csv":
-                part.write_csv(tmp, datetime_format=DATE_FORMAT)
+                part.write_csv(tmp, datetime_format=DATE_FORMAT, **NO_CLOUD)
             else:
-                part.write_parquet(tmp)
+                part.write_parquet(tmp, **NO_CLOUD)
         return target
