@@ -1,6 +1,7 @@
 """Benchmarks: AGILab against bare baselines measured in the same run.
 
     python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|dask]
+                        [--flight-narrow]
 
 (a) flight: the whole `agilab run flight` process (local; pool and dask with 2
     workers) against bench/bare_flight.py, a plain single-process polars script doing
@@ -24,6 +25,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -49,6 +51,18 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
     return elapsed, proc.stdout
 
 
+def timed_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Like :func:`timed`, with the CPU seconds (user + system) of the command and the processes it waited for.
+
+    On a machine shared with other work, CPU seconds move much less than wall
+    seconds, so they tell a real change from noise.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed, stdout = timed(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), stdout
+
+
 def flight_data(files: int, rows: int, sparse: float) -> tuple[Path, int]:
     folder = DATA / (f"flights-{files}x{rows}" + (f"-sparse{sparse:g}" if sparse else ""))
     stamp = folder / ".complete"
@@ -68,56 +82,68 @@ def empty_last_cells(data: Path) -> int:
     return sum(1 for p in data.glob("*.csv") if b",\n" in p.read_bytes())
 
 
-def bench_flight(repeat: int, files: int, rows: int, sparse: float) -> list[tuple[str, str, float, float, str]]:
+BARE, LOCAL, POOL, DASK, CYTHON = (
+    "bare polars script",
+    "agilab run (local)",
+    "agilab run (pool, 2 workers)",
+    "agilab run (dask, 2 workers)",
+    "agilab run (pool, 2 workers, --cython)",
+)
+
+
+def bench_flight(repeat: int, files: int, rows: int, sparse: float, wide: bool = True) -> list[tuple[str, str, float, float, str]]:
+    """The flight figures; ``wide=False`` runs only bare, local and pool (more repeats in the same time)."""
     data, total_rows = flight_data(files, rows, sparse)
     print(f"flight: {len(list(data.glob('*.csv')))} files, {total_rows:,} rows, {empty_last_cells(data)} with empty last cells", flush=True)
     home = Path(tempfile.mkdtemp(prefix="agilab-bench-"))
     env = {"AGILAB_HOME": str(home), "AGILAB_WENV": str(home / "wenv")}
-    for extra in (["-e", "pool"], ["-e", "pool", "--cython"], ["-e", "dask"]):
+    for extra in (["-e", "pool"], ["-e", "pool", "--cython"], ["-e", "dask"]) if wide else (["-e", "pool"],):
         timed([AGILAB, "install", "flight", *extra, "--json"], env)
     variants = {
-        "bare polars script": lambda out: [sys.executable, str(HERE / "bare_flight.py"), str(data), str(out)],
-        "agilab run (local)": lambda out: [AGILAB, "run", "flight", "-e", "local", "--set", f"data_in={data}", "--out", str(out), "--json"],
-        "agilab run (pool, 2 workers)": lambda out: [AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={data}", "--out", str(out), "--json"],
-        "agilab run (dask, 2 workers)": lambda out: [
+        BARE: lambda out: [sys.executable, str(HERE / "bare_flight.py"), str(data), str(out)],
+        LOCAL: lambda out: [AGILAB, "run", "flight", "-e", "local", "--set", f"data_in={data}", "--out", str(out), "--json"],
+        POOL: lambda out: [AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={data}", "--out", str(out), "--json"],
+        DASK: lambda out: [
             AGILAB, "run", "flight", "-e", "dask", "-w", "2", "-o", "dashboard=", "--set", f"data_in={data}", "--out", str(out), "--json"
         ],
-        "agilab run (pool, 2 workers, --cython)": lambda out: [
+        CYTHON: lambda out: [
             AGILAB, "run", "flight", "-e", "pool", "-w", "2", "--cython", "--set", f"data_in={data}", "--out", str(out), "--json"
         ],
     }
+    if not wide:
+        variants = {k: v for k, v in variants.items() if k in (BARE, LOCAL, POOL)}
     times: dict[str, list[float]] = {k: [] for k in variants}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
     try:
         for r in range(repeat):
             for name, cmd in variants.items():
                 out = home / f"out-{r}-{len(times[name])}"
-                elapsed, stdout = timed(cmd(out), env)
+                elapsed, seconds, stdout = timed_cpu(cmd(out), env)
                 check_rows(name, stdout, total_rows)
                 times[name].append(elapsed)
+                cpu[name].append(seconds)
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.rmtree(home / "runs", ignore_errors=True)
-                print(f"  {name}: {elapsed:.2f} s", flush=True)
+                print(f"  {name}: {elapsed:.2f} s ({seconds:.2f} s CPU)", flush=True)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    base = min(times["bare polars script"])
-    return [
-        ("flight", "agilab run (local) / bare", min(times["agilab run (local)"]) / base, 1.05, f"{min(times['agilab run (local)']):.2f} s vs {base:.2f} s"),
-        ("flight", "agilab run (pool, 2) / bare", min(times["agilab run (pool, 2 workers)"]) / base, 0.55, f"{min(times['agilab run (pool, 2 workers)']):.2f} s vs {base:.2f} s"),
-        (
-            "flight",
-            "agilab run (dask, 2) / agilab run (pool, 2)",
-            min(times["agilab run (dask, 2 workers)"]) / min(times["agilab run (pool, 2 workers)"]),
-            1.15,
-            f"{min(times['agilab run (dask, 2 workers)']):.2f} s vs {min(times['agilab run (pool, 2 workers)']):.2f} s",
-        ),
-        (
-            "flight",
-            "pool, 2, --cython / pool, 2",
-            min(times["agilab run (pool, 2 workers, --cython)"]) / min(times["agilab run (pool, 2 workers)"]),
-            None,
-            f"{min(times['agilab run (pool, 2 workers, --cython)']):.2f} s vs {min(times['agilab run (pool, 2 workers)']):.2f} s",
-        ),
+    base = min(times[BARE])
+    base_cpu = min(cpu[BARE])
+
+    def figures(name: str) -> str:
+        return f"{min(times[name]):.2f} s vs {base:.2f} s; CPU {min(cpu[name]):.2f} s vs {base_cpu:.2f} s ({min(cpu[name]) / base_cpu:.2f}×)"
+
+    rows = [
+        ("flight", "agilab run (local) / bare", min(times[LOCAL]) / base, 1.05, figures(LOCAL)),
+        ("flight", "agilab run (pool, 2) / bare", min(times[POOL]) / base, 0.55, figures(POOL)),
     ]
+    if wide:
+        pool = min(times[POOL])
+        rows += [
+            ("flight", "agilab run (dask, 2) / agilab run (pool, 2)", min(times[DASK]) / pool, 1.15, f"{min(times[DASK]):.2f} s vs {pool:.2f} s"),
+            ("flight", "pool, 2, --cython / pool, 2", min(times[CYTHON]) / pool, None, f"{min(times[CYTHON]):.2f} s vs {pool:.2f} s"),
+        ]
+    return rows
 
 
 def check_rows(name: str, stdout: str, total_rows: int) -> None:
@@ -188,6 +214,7 @@ def main() -> None:
     parser.add_argument("--sparse", type=float, default=0.33, help="fraction of flight files with empty altitude cells")
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "dask"))
+    parser.add_argument("--flight-narrow", action="store_true", help="flight: only bare, local and pool (skip dask and --cython)")
     parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
     rows: list[tuple[str, str, float, float | None, str]] = []
@@ -200,7 +227,7 @@ def main() -> None:
     if opts.only in (None, "dask"):
         rows += dask_bench(opts.repeat, opts.items)
     if opts.only in (None, "flight"):
-        rows += bench_flight(opts.repeat, opts.files, opts.rows, opts.sparse)
+        rows += bench_flight(opts.repeat, opts.files, opts.rows, opts.sparse, wide=not opts.flight_narrow)
     print_table(rows, opts.repeat)
 
 

@@ -26,6 +26,8 @@ def test_packaged_settings_are_valid_defaults() -> None:
         ("nfile", -1, "nfile"),
         ("output_format", "json", "parquet, csv"),
         ("files", "", "files"),
+        ("files", "../*.csv", "inside data_in"),
+        ("files", "sub/../../x/*.csv", "inside data_in"),
         ("max_file_mb", 0, "max_file_mb"),
         ("max_file_mb", float("nan"), "max_file_mb"),
     ],

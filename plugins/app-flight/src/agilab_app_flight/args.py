@@ -51,6 +51,8 @@ def _check_positive(_: object, attribute: attrs.Attribute, value: float) -> None
 def _check_files(_: object, attribute: attrs.Attribute, value: str) -> None:
     if not value.strip():
         raise ValueError(f"{attribute.name} must be a glob pattern such as '*.csv'")
+    if ".." in value.replace("\\", "/").split("/"):
+        raise ValueError(f"{attribute.name} must stay inside data_in, without '..': {value!r}")
 
 
 @attrs.frozen
