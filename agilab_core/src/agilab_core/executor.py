@@ -6,6 +6,9 @@ manager, and must call ``on_result`` once per item, from the thread that called
 executor's job; it reports the attempts in :attr:`ItemResult.attempts`.
 Results name the slot they ran in (``WorkerSlot.id``, passed to
 ``task.start``), so telemetry can attribute throughput to the plan's hosts.
+:mod:`agilab_core.dispatch` holds what executors share between a plan and
+``on_result`` (slot queues with stealing, one report per item on the run's
+thread); :func:`in_range` checks their numeric options.
 """
 
 from __future__ import annotations
