@@ -56,6 +56,7 @@ def parse_flight(content: bytes, name: str) -> pl.DataFrame:
     Columns come in one order for every file: ``date, aircraft, long, lat,
     alt`` (null when the file has none), then the extra columns; the unnamed
     index is dropped.
+
     Parsing bytes already in memory is markedly faster than letting polars
     open a small file itself. ``name`` is only used in messages. Raises
     :class:`FlightFileError`.
