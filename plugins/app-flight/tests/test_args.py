@@ -54,6 +54,6 @@ def test_the_size_limit_names_the_file_and_the_limit() -> None:
     args = FlightArgs(max_file_mb=1.5)
     assert args.size_problem("a.csv", 1_500_000) is None
     assert args.size_problem("sub/b.csv", 2_000_000) == (
-        "sub/b.csv: 2.0 MB is over max_file_mb = 1.5 MB; flight files are far smaller, raise max_file_mb to read it anyway"
+        "sub/b.csv: 2,000,000 bytes is over max_file_mb = 1.5 MB; flight files are far smaller, raise max_file_mb to read it anyway"
     )
     assert FlightArgs(max_file_mb=float("inf")).size_problem("c.csv", 10**15) is None

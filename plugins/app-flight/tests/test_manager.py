@@ -62,7 +62,7 @@ def test_a_file_over_the_size_limit_is_planned_to_fail_without_its_input(tmp_pat
     items = {i.id: i for i in FlightManager().work_items(FlightArgs(data_in=str(data)), env(tmp_path))}
     refused = items["huge.csv"]
     assert refused.inputs == () and refused.weight == 0  # nothing to read or ship
-    assert refused.payload["refused"].startswith("huge.csv: 2,147.5 MB is over max_file_mb = 256 MB")
+    assert refused.payload["refused"].startswith("huge.csv: 2,147,483,648 bytes is over max_file_mb = 256 MB")
     assert items["a.csv"].inputs == ("a.csv",)
     small = FlightManager().work_items(FlightArgs(data_in=str(data), max_file_mb=1e-4), env(tmp_path))
     assert all(i.inputs == () and "max_file_mb = 0.0001 MB" in i.payload["refused"] for i in small)

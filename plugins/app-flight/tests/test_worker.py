@@ -335,7 +335,7 @@ def test_a_file_grown_past_the_limit_after_planning_is_refused_before_reading(tm
 
     [result] = run_items([Growing(path)], out=tmp_path / "out", max_file_mb=100)
     assert the_error(result) == (
-        "big.csv: 2,147.5 MB is over max_file_mb = 100 MB; flight files are far smaller, raise max_file_mb to read it anyway"
+        "big.csv: 2,147,483,648 bytes is over max_file_mb = 100 MB; flight files are far smaller, raise max_file_mb to read it anyway"
     )
     assert result.bytes_in == 0
 
@@ -347,7 +347,7 @@ def test_a_file_over_the_limit_fails_alone_with_the_limit_named(tmp_path: Path, 
     with huge.open("wb") as fh:
         fh.truncate(2 * 1024**3)
     ok, refused = run_items([small, huge], out=tmp_path / "out")
-    assert ok.ok and "b.csv: 2,147.5 MB is over max_file_mb = 256 MB" in the_error(refused)
+    assert ok.ok and "b.csv: 2,147,483,648 bytes is over max_file_mb = 256 MB" in the_error(refused)
 
 
 # -- odd file names ---------------------------------------------------------------------------

@@ -83,7 +83,7 @@ class FlightArgs:
         """Why an input of ``size`` bytes is refused, in one line naming it, or None when it is not."""
         if size <= self.max_file_mb * 1_000_000:
             return None
-        return f"{name}: {size / 1e6:,.1f} MB is over max_file_mb = {self.max_file_mb:g} MB; flight files are far smaller, raise max_file_mb to read it anyway"
+        return f"{name}: {size:,} bytes is over max_file_mb = {self.max_file_mb:g} MB; flight files are far smaller, raise max_file_mb to read it anyway"
 
     def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """Half-open time window ``[start, end)`` the rows must fall in (None: unbounded)."""
