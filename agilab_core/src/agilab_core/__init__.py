@@ -33,6 +33,7 @@ from agilab_core.identity import environment_hash
 from agilab_core.task import WorkerSession, WorkerTask, import_object
 
 if TYPE_CHECKING:
+    from agilab_core.dispatch import Entry, Results, SlotQueues
     from agilab_core.env import AgiEnv
     from agilab_core.evidence import Run, verify_outputs
     from agilab_core.executor import (
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 #: Manager-side names and their modules, imported on first use (they pull pluggy or cattrs).
 _LAZY = {
     "AgiEnv": "agilab_core.env",
+    **dict.fromkeys(["Entry", "Results", "SlotQueues"], "agilab_core.dispatch"),
     **dict.fromkeys(["Run", "verify_outputs"], "agilab_core.evidence"),
     **dict.fromkeys(["CORES", "THREAD_VARS", "Executor", "ExecutorSpec", "NoOptions", "OnResult", "in_range", "threads_per_worker", "worker_environment"], "agilab_core.executor"),
     "hookimpl": "agilab_core.hookspecs",
@@ -80,10 +82,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AGI", "Agi", "AgiEnv", "CORES", "AgilabError", "AppSpec", "ConfigError", "EnvironmentMismatch", "Executor", "ExecutorSpec",
+    "AGI", "Agi", "AgiEnv", "CORES", "AgilabError", "AppSpec", "ConfigError", "EnvironmentMismatch", "Entry", "Executor", "ExecutorSpec",
     "ITEM_FAILED", "ITEM_OK", "InputError", "ItemError", "ItemOutput", "ItemResult", "LOCALHOST",
     "Manager", "NoOptions", "OnResult", "OutputFile", "PageSpec", "PlanResult", "PluginError",
-    "Registry", "Run", "RunRecord", "RunRequest", "RunResult", "THREAD_VARS", "UsageError", "WorkItem", "WorkPlan", "Worker", "WorkerContext",
+    "Registry", "Results", "Run", "RunRecord", "RunRequest", "RunResult", "SlotQueues", "THREAD_VARS", "UsageError", "WorkItem", "WorkPlan", "Worker", "WorkerContext",
     "WorkerPackage", "WorkerSession", "WorkerSlot", "WorkerTask", "WorkersSpec", "atomic_path",
     "balance", "environment_hash", "hookimpl", "import_object", "in_range", "load_plugins", "one_line", "render_page", "sha256_file", "threads_per_worker", "verify_outputs", "worker_environment", "write_json",
 ]

@@ -36,11 +36,10 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from agilab_core.dispatch import Entry, Results, SlotQueues
 from distributed import Future, wait
 from distributed.scheduler import KilledWorker
 
-from agilab_core import ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan, one_line
+from agilab_core import Entry, ItemResult, OnResult, Results, SlotQueues, WorkerTask, WorkItem, WorkPlan, one_line
 from agilab_executor_dask.cluster import Cluster, DaskError
 from agilab_executor_dask.worker import WorkerStartError, run_batch, stop_run
 

@@ -26,14 +26,16 @@ from multiprocessing.connection import wait
 from typing import Any
 
 import attrs
-from agilab_core.dispatch import Entry, Results, SlotQueues
 
 from agilab_core import (
     CORES,
+    Entry,
     Executor,
     ExecutorSpec,
     ItemResult,
     OnResult,
+    Results,
+    SlotQueues,
     UsageError,
     WorkerPackage,
     WorkerSlot,

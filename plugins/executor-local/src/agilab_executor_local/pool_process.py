@@ -25,9 +25,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import attrs
-from agilab_core.dispatch import Entry
 
-from agilab_core import WorkerTask
+from agilab_core import Entry, WorkerTask
 
 IDLE = -1  # as pool_worker.IDLE; not imported: the manager need not load the worker's module
 
