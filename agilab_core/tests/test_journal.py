@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from agilab_core.journal import JournalWriter, latest_by_item, read_journal
 from hypothesis import given
 from hypothesis import strategies as st
-
-from agilab_core.journal import JournalWriter, latest_by_item, read_journal
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

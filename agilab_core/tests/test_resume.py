@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from agilab_core import AppSpec, WorkerPackage, hookimpl
 from agilab_core.errors import UsageError
 from agilab_core.evidence import RUN_INTERRUPTED
 from agilab_core.runs import read_run
+
+from agilab_core import AppSpec, WorkerPackage, hookimpl
 
 
 def _manifest(result) -> dict:

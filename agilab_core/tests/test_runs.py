@@ -10,13 +10,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from agilab_core.atomic import write_json
 from agilab_core.errors import UsageError
 from agilab_core.evidence import manager_identity
 from agilab_core.runs import DamagedEvidence, find_run, list_runs, manager_alive, read_manifest, read_run
+from hypothesis import given
+from hypothesis import strategies as st
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),

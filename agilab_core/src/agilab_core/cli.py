@@ -360,9 +360,8 @@ def runs(app: str | None, as_json: bool, home: Path | None) -> None:
 @_debug_option
 def show(run_id: str, as_json: bool, home: Path | None) -> None:
     """Show one run (a unique prefix of its id is enough)."""
-    from agilab_core.runs import find_run, read_run
-
     from agilab_core.redaction import redact
+    from agilab_core.runs import find_run, read_run
 
     path = find_run(_runs_root(home), run_id)
     m = redact(read_run(path))  # again: a manifest written by an older release, or edited by hand
