@@ -99,9 +99,26 @@ def test_an_output_that_does_not_exist_fails_the_item(task: WorkerTask) -> None:
     assert result.error is not None and result.error.type == "FileNotFoundError"
 
 
+def _an_extension_module() -> str:
+    """A standard module this interpreter loads from a compiled extension file.
+
+    Which ones are files and which are built into the interpreter depends on
+    the build (Debian's python3 has ``array`` built in, pyenv's loads it from
+    ``lib-dynload``), so the test asks rather than assumes.
+    """
+    import importlib.machinery
+    import importlib.util
+
+    for name in ("array", "_ctypes", "_decimal", "_bz2", "_lzma", "_ssl", "select", "mmap", "_json", "math"):
+        spec = importlib.util.find_spec(name)
+        if spec and spec.origin and spec.origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+            return name
+    raise AssertionError("this interpreter loads none of the usual standard extension modules from a file")
+
+
 def test_runtime_is_what_the_worker_actually_loaded(tmp_path: Path, fixtures_on_path: Path) -> None:
-    # ``array`` is a compiled extension module in CPython builds; ``json`` is Python source.
-    compiled = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, cython_modules=("json", "array"))
+    # an extension module counts as compiled; ``json`` is Python source.
+    compiled = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, cython_modules=("json", _an_extension_module()))
     assert compiled.start("w/0").run(WorkItem("i", {})).runtime == "cython"
     plain = WorkerTask("f", "r", "plugin_fixtures.workers:FileWorker", None, tmp_path, cython_modules=("json",))
     assert plain.start("w/0").run(WorkItem("i", {})).runtime == "python"

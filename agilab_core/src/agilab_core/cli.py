@@ -214,7 +214,7 @@ def run(
         app = _app_of_run(resume, home)
     request = _request(app, executor, workers, sets, options, home, out=out, cython=cython, resume=resume)
     agi = Agi()
-    report = lambda message: _console(stderr=True).print(safe(message))  # noqa: E731
+    report = lambda message: _console(stderr=True).print(safe(message), soft_wrap=True)  # noqa: E731
     if as_json:
         result = agi.run(request, report=report)
         _emit_json(result.to_dict())
