@@ -191,3 +191,19 @@ def test_atomic_path_works_for_any_valid_file_name(name: str) -> None:
             tmp.write_text("x")
         assert target.read_text() == "x"
         assert [p.name for p in Path(folder).iterdir()] == [name]
+
+
+def test_verify_outputs_checks_sizes_always_and_contents_when_asked(tmp_path: Path) -> None:
+    from agilab_core.app import ItemResult, OutputFile
+    from agilab_core.evidence import verify_outputs
+
+    (tmp_path / "part.csv").write_text("abc")
+    recorded = OutputFile("part.csv", sha256_file(tmp_path / "part.csv"), 3)
+    result = ItemResult("i", "ok", "w", "h", 0.0, 1.0, outputs=(recorded,))
+    assert verify_outputs(result, tmp_path) is result
+    (tmp_path / "part.csv").write_text("abd")  # same size, other bytes
+    assert verify_outputs(result, tmp_path, content=False) is result
+    altered = verify_outputs(result, tmp_path)
+    assert (altered.status, altered.error.message) == ("failed", "output part.csv: was altered after it was recorded (sha256 differs)")
+    escaping = ItemResult("i", "ok", "w", "h", 0.0, 1.0, outputs=(OutputFile("../x", "0", 0),))
+    assert verify_outputs(escaping, tmp_path).error.message == "output ../x: is not a path inside the output folder"

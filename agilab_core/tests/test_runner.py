@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import pytest
 from agilab_core.capacity import read_capacities
-from agilab_core.errors import ConfigError, InputError, UsageError
+from agilab_core.errors import AgilabError, ConfigError, InputError, UsageError
 from agilab_core.journal import latest_by_item
 from agilab_core.plan import WorkersSpec
 from agilab_core.runner import PlanResult, RunResult
@@ -528,7 +528,7 @@ class ScriptedExecutor(Executor):
             if mode == "collide" and n == 2:
                 result = attrs.evolve(result, outputs=first.outputs)
             if mode == "alter" and n == 1:
-                (task.output_dir / result.outputs[0].path).write_bytes(b"x" * result.outputs[0].bytes)  # same size, other bytes
+                (task.output_dir / result.outputs[0].path).write_bytes(b"x" * (result.outputs[0].bytes + 1))
             if mode == "remove" and n == 1:
                 (task.output_dir / result.outputs[0].path).unlink()
             on_result(result)
@@ -613,14 +613,15 @@ def test_an_unknown_item_reported_is_a_recorded_contract_violation(scripted) -> 
     assert _manifest(result)["contract_violations"] == ["executor scripted reported item 'item-not-planned', which is not part of this run"]
 
 
-@pytest.mark.parametrize(("mode", "why"), [("alter", "was altered after it was recorded"), ("remove", "is missing")])
+@pytest.mark.parametrize(("mode", "why"), [("alter", "has {size} bytes, {recorded} were recorded"), ("remove", "is missing")])
 def test_an_output_not_as_recorded_fails_its_item_naming_the_file(scripted, mode: str, why: str) -> None:
     result = scripted.run("probe", executor="scripted", executor_options={"mode": mode}, args={"count": 3})
     assert result.status == "failed"
     (bad,) = result.failed()
     assert bad.item_id == "item-00001"
     assert bad.error.type == "OutputMismatch"
-    assert bad.error.message == f"output probe/item-00001.json: {why} (sha256 differs)" if mode == "alter" else f"output probe/item-00001.json: {why}"
+    recorded = len(json.dumps({"item": "item-00001", "worker": "localhost/0"}))
+    assert bad.error.message == "output probe/item-00001.json: " + why.format(size=recorded + 1, recorded=recorded)
     assert bad.outputs == ()
 
 
@@ -739,3 +740,22 @@ def test_any_item_id_round_trips_through_journal_manifest_and_reading(agi, ids: 
     read_back = read_run(result.manifest)
     assert sorted(r["item_id"] for r in read_back["results"]) == sorted(ids)
     assert sorted(latest_by_item(result.run_dir / "items.jsonl")) == sorted(ids)
+
+
+class RemoteScripted(ScriptedExecutor):
+    remote = True
+
+
+class RemotePlugin:
+    @hookimpl
+    def register_executors(self) -> list[ExecutorSpec]:
+        return [ExecutorSpec("far", RemoteScripted, ScriptOptions)]
+
+
+def test_a_remote_executor_refuses_an_app_without_worker_modules(agi, agilab_registry, agilab_home: Path) -> None:
+    agilab_registry.register(RemotePlugin(), name="remote-plugin")
+    with pytest.raises(AgilabError) as info:
+        agi.run("probe", executor="far", args={"count": 2})
+    message = str(info.value)
+    assert "probe" in message and "worker_modules" in message and "\n" not in message
+    assert not (agilab_home / "runs").exists()

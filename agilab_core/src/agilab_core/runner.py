@@ -351,7 +351,7 @@ class Agi:
         output_dir = previous.output_dir if previous else _output_folder(request.out, p)
         run, recorder = self._open_run(p, package, output_dir, request, planned=len(p.items) + len(carried))
         with recorder:
-            sink = _ResultSink(self, run, recorder, on_result)
+            sink = _ResultSink(self, run, recorder, on_result, remote=p.resolved.executor.executor.remote)
             for result in carried.values():
                 sink.record(result)
             recorder.log(f"run {run.run_id} of {run.app} on {run.executor}: {len(p.items)} items" + (f", {len(carried)} carried over from {request.resume}" if previous else ""))
@@ -485,12 +485,14 @@ class _ResultSink:
 
     An item reported twice, or an item that is not part of the run, is a
     contract violation of the executor: recorded, never merged. An item whose
-    outputs are not where the executor says (missing, altered, outside the
-    output folder, or claimed by another item) fails, naming the file.
+    outputs are not where the executor says (missing, of another size, outside
+    the output folder, claimed by another item, or, from a remote executor,
+    with other contents) fails, naming the file.
     """
 
-    def __init__(self, agi: Agi, run: Run, recorder: RunRecorder, on_result: Callable[[ItemResult], None] | None) -> None:
+    def __init__(self, agi: Agi, run: Run, recorder: RunRecorder, on_result: Callable[[ItemResult], None] | None, remote: bool = False) -> None:
         self.agi = agi
+        self.remote = remote  # outputs crossed a network: compare contents, not only sizes
         self.run = run
         self.recorder = recorder
         self.on_result = on_result
@@ -528,7 +530,7 @@ class _ResultSink:
                     result.item_id, "OutputCollision", f"output {out.path} is also written by item {owner}; two items may not share an output",
                     worker=result.worker, host=result.host, started=result.started, attempts=result.attempts, runtime=result.runtime,
                 )
-        return verify_outputs(result, self.run.output_dir)
+        return verify_outputs(result, self.run.output_dir, content=self.remote)
 
     def _reverify(self, item_id: str) -> None:
         """An earlier item whose output another item has just overwritten fails too (its evidence no longer holds)."""
