@@ -1,6 +1,6 @@
 """Benchmarks: AGILab against bare baselines measured in the same run.
 
-    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|dask]
+    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|imports|dask]
                         [--flight-narrow]
 
 (a) flight: the whole `agilab run flight` process (local; pool and dask with 2
@@ -35,6 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from dask_bench import bench as dask_bench  # beside this file
+from import_bench import bench_imports, bench_venv_check
 from install_bench import bench_install, bench_kernel
 
 HERE = Path(__file__).resolve().parent
@@ -213,7 +214,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1600, help="mean rows per file")
     parser.add_argument("--sparse", type=float, default=0.33, help="fraction of flight files with empty altitude cells")
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "dask"))
+    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "imports", "dask"))
     parser.add_argument("--flight-narrow", action="store_true", help="flight: only bare, local and pool (skip dask and --cython)")
     parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
@@ -224,6 +225,9 @@ def main() -> None:
     if opts.only in (None, "packaging"):
         print("packaging: flight worker venv installs, distance kernel", flush=True)
         rows += bench_install(opts.repeat) + bench_kernel(opts.repeat, opts.points)
+    if opts.only in (None, "imports"):
+        print("imports: worker start-up before (6f1987a) and after; the worker venv check", flush=True)
+        rows += [("imports", name, ratio, None, detail) for name, ratio, detail in bench_imports(opts.repeat) + bench_venv_check(opts.repeat, None)]
     if opts.only in (None, "dask"):
         rows += dask_bench(opts.repeat, opts.items)
     if opts.only in (None, "flight"):
