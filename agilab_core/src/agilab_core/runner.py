@@ -416,7 +416,8 @@ class Agi:
             if request.resume:
                 header["resumed_from"] = request.resume
             paths = _secret_paths(r.spec.manager.args_type, r.executor.config_type)
-            recorder = RunRecorder(run, header, planned=planned, secret_paths=paths, secrets=secret_values(header, paths))
+            secrets = secret_values({k: v for k, v in header.items() if k != "plan"}, paths)
+            recorder = RunRecorder(run, header, planned=planned, secret_paths=paths, secrets=secrets)
             recorder.open()
         except OSError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
