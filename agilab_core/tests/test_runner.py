@@ -594,8 +594,10 @@ def test_items_the_executor_never_reports_are_recorded_as_lost(scripted) -> None
 
 
 def test_an_item_reported_twice_is_a_recorded_contract_violation(scripted) -> None:
-    with pytest.warns(UserWarning, match="reported item 'item-00000' twice"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = scripted.run("probe", executor="scripted", executor_options={"mode": "twice"}, args={"count": 3})
+    assert [str(w.message) for w in caught] == [f"agilab: executor scripted reported item 'item-0000{i}' twice" for i in range(3)]
     assert result.status == "failed"
     assert result.items == {"total": 3, "ok": 3, "failed": 0}  # the first report is the one recorded
     m = _manifest(result)
