@@ -761,3 +761,13 @@ def test_a_remote_executor_refuses_an_app_without_worker_modules(agi, agilab_reg
     message = str(info.value)
     assert "probe" in message and "worker_modules" in message and "\n" not in message
     assert not (agilab_home / "runs").exists()
+
+
+def test_a_run_leaves_no_open_evidence_file_and_no_thread(agi) -> None:
+    import os
+
+    result = agi.run("probe", args={"count": 3})
+    run_dir = str(result.run_dir)
+    open_files = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert [f for f in open_files if f.startswith(run_dir)] == []
+    assert [t.name for t in threading.enumerate() if t.name == "agilab-journal-sync"] == []

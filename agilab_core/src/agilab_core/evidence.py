@@ -196,7 +196,8 @@ class RunRecorder:
         self._checkpointed = time.monotonic()
 
     def __enter__(self) -> RunRecorder:
-        self.open()
+        if self._journal is None:  # not opened yet (the runner opens it first, to clean up if it cannot)
+            self.open()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
