@@ -85,3 +85,9 @@ def _exit_when_orphaned(manager: int) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    # As multiprocessing's children do: everything is sent and the app's worker
+    # stopped, so skip the interpreter's teardown (module and thread-pool
+    # finalisation: about 0.1 s per worker with polars loaded).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
