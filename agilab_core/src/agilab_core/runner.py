@@ -153,6 +153,23 @@ class RunResult:
     results: tuple[ItemResult, ...]
     error: str | None = None
 
+    @classmethod
+    def of(cls, run: Run, manifest: dict[str, Any], results: tuple[ItemResult, ...]) -> RunResult:
+        """The result of ``run`` as its final ``manifest`` records it."""
+        return cls(
+            run_id=run.run_id,
+            app=run.app,
+            executor=run.executor,
+            status=manifest["status"],
+            items=manifest["items"],
+            manifest=run.manifest_path,
+            outputs=run.output_dir,
+            seconds=manifest["seconds"],
+            summary=manifest.get("summary", {}),
+            results=results,
+            error=_error_line(manifest),
+        )
+
     @property
     def ok(self) -> bool:
         return self.status == RUN_OK
@@ -334,17 +351,13 @@ class Agi:
         failed with that error.
         """
         request = RunRequest.of(app, **fields)
-        previous = None
-        if request.resume:
-            previous = PreviousRun.find(self._resolve(request).env, request.resume)
+        previous = PreviousRun.find(self._resolve(request).env, request.resume) if request.resume else None
+        if previous:
             request = previous.defaults_for(request)
         p = self._prepare(request)
         carried: dict[str, ItemResult] = {}
         if previous:
-            previous.check_request(p)
-            carried = previous.verified_results(p.items)
-            remaining = tuple(i for i in p.items if i.id not in carried)
-            p = attrs.evolve(p, items=remaining, plan=self._plan(remaining, list(p.slots), p.capacities))
+            p, carried = self._without_carried(p, previous)
         package = self._package(p.resolved, request.cython, report)
         if previous:
             previous.check_environment(package.env_hash)
@@ -364,19 +377,7 @@ class Agi:
         if problem:
             warnings.warn(f"agilab: {problem}", stacklevel=2)
         self._notify("run_finished", run=run, manifest=manifest)
-        return RunResult(
-            run_id=run.run_id,
-            app=run.app,
-            executor=run.executor,
-            status=manifest["status"],
-            items=manifest["items"],
-            manifest=run.manifest_path,
-            outputs=run.output_dir,
-            seconds=manifest["seconds"],
-            summary=manifest.get("summary", {}),
-            results=tuple(recorder.results.values()),
-            error=_error_line(manifest),
-        )
+        return RunResult.of(run, manifest, tuple(recorder.results.values()))
 
     async def arun(
         self,
@@ -389,6 +390,13 @@ class Agi:
     ) -> RunResult:
         """Async twin of :meth:`run` (the run itself happens in a worker thread)."""
         return await asyncio.to_thread(self.run, app, on_start=on_start, on_result=on_result, report=report, **fields)
+
+    def _without_carried(self, p: _Prepared, previous: PreviousRun) -> tuple[_Prepared, dict[str, ItemResult]]:
+        """``p`` planned for the items the resumed run did not finish well, and the results carried over."""
+        previous.check_request(p)
+        carried = previous.verified_results(p.items)
+        remaining = tuple(i for i in p.items if i.id not in carried)
+        return attrs.evolve(p, items=remaining, plan=self._plan(remaining, list(p.slots), p.capacities)), carried
 
     def _open_run(self, p: _Prepared, package: WorkerPackage, output_dir: Path | None, request: RunRequest, planned: int) -> tuple[Run, RunRecorder]:
         """Create the run folder and its first manifest; on failure nothing half-made is left."""
