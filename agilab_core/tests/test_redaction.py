@@ -156,7 +156,7 @@ def test_redact_text_masks_given_literal_secrets_longest_first() -> None:
 
 
 def test_redact_accepts_literal_secrets_for_any_string() -> None:
-    assert redact({"msg": "no route to 10.0.0.1 with hunter22"}, secrets=["hunter22"]) == {"msg": "no route to 10.0.0.1 with ***"}
+    assert redact({"msg": "no route to 127.0.0.1 with hunter22"}, secrets=["hunter22"]) == {"msg": "no route to 127.0.0.1 with ***"}
 
 
 def test_secret_values_collects_what_redact_masks_for_use_in_log_lines() -> None:
