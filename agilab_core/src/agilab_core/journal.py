@@ -129,15 +129,21 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
         data = path.read_bytes()
     except OSError:
         return
-    for raw in data.split(b"\n"):
+    for _, record in numbered_records(data):
+        yield record
+
+
+def numbered_records(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` of a journal's bytes; a line cut by a crash or a full disk is skipped."""
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
         try:
             record = json.loads(raw.decode("utf-8", "surrogateescape"))
         except ValueError:
-            continue  # a line cut by a crash or a full disk
+            continue
         if isinstance(record, dict):
-            yield record
+            yield lineno, record
 
 
 def latest_by_item(path: Path) -> dict[str, dict[str, Any]]:

@@ -20,10 +20,10 @@ import attrs
 
 from agilab_core.app import ItemResult
 from agilab_core.errors import AgilabError, InputError, PluginError, UsageError, one_line
+from agilab_core.evidence import MANIFEST
+from agilab_core.journal import JOURNAL, numbered_records
 from agilab_core.settings import structure
 
-MANIFEST = "manifest.json"
-JOURNAL = "items.jsonl"
 VIEWS = "views"
 
 #: The arguments a page's ``render`` may declare, by name.
@@ -138,13 +138,7 @@ def _journal_results(path: Path) -> Iterator[ItemResult]:
         return
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw.decode("utf-8"))
-        except ValueError:
-            continue  # cut by a crash or a full disk: that item was not finished
+    for lineno, record in numbered_records(data):
         yield _item_result(record, f"{path}:{lineno}")
 
 
