@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check agilab_core plugins tests bench
+	$(BIN)/ruff check conftest.py agilab_core plugins tests bench
 	$(BIN)/python -m mypy agilab_core/src/agilab_core
 
 clean:

@@ -455,30 +455,22 @@ def test_a_killed_run_keeps_its_finished_items_and_resume_completes_it(home, bus
     assert resumed["summary"]["files"] == 240
 
 
-def test_a_full_disk_leaves_a_readable_record_and_no_traceback(home, busy_flights, tmp_path, agilab_wenv):
-    disk = tmp_path / "small-disk"
-    disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"this test mounts a tmpfs and needs root (CAP_SYS_ADMIN): mount said {done.stderr.strip()!r}")
-    try:
-        small_home = disk / "home"
-        proc = agilab("run", "flight", "--set", f"data_in={busy_flights}", "--set", "output_format=csv", "--json", home=small_home)
-        assert proc.returncode == 1, proc.stderr
-        assert "Traceback" not in proc.stderr
-        out = json.loads(proc.stdout)
-        assert out["status"] == "failed"
-        assert "No space left on device" in json.dumps(out)
-        (run_dir,) = (small_home / "runs" / "flight").iterdir()
-        shown = agilab("show", run_dir.name, "--json", home=small_home)
-        assert shown.returncode == 0, shown.stderr
-        record = json.loads(shown.stdout)
-        assert record["status"] in ("failed", "interrupted")
-        assert record["items"]["ok"] >= 1  # what finished before the disk filled is on record
-        listed = agilab("runs", "--json", home=small_home, check=0)
-        assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_dir.name]
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+def test_a_full_disk_leaves_a_readable_record_and_no_traceback(home, busy_flights, mounted):
+    small_home = mounted("small-disk", "size=2m") / "home"
+    proc = agilab("run", "flight", "--set", f"data_in={busy_flights}", "--set", "output_format=csv", "--json", home=small_home)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == "failed"
+    assert "No space left on device" in json.dumps(out)
+    (run_dir,) = (small_home / "runs" / "flight").iterdir()
+    shown = agilab("show", run_dir.name, "--json", home=small_home)
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["status"] in ("failed", "interrupted")
+    assert record["items"]["ok"] >= 1  # what finished before the disk filled is on record
+    listed = agilab("runs", "--json", home=small_home, check=0)
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_dir.name]
 
 
 def _copy(flights: Path, target: Path, names: list[bytes]) -> Path:

@@ -163,29 +163,6 @@ def test_update_replaces_a_truncated_file(tmp_path: Path) -> None:
 # -- unwritable homes -----------------------------------------------------------------
 
 
-@pytest.fixture
-def mounted(tmp_path: Path):
-    """Real small or read-only file systems (tmpfs), unmounted afterwards.
-
-    Mounting needs root (CAP_SYS_ADMIN), which this project's test machines and
-    CI have; without it these tests fail saying so rather than pass unseen.
-    """
-    mounts: list[Path] = []
-
-    def mount(name: str, options: str) -> Path:
-        target = tmp_path / name
-        target.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.fail(f"these tests mount a tmpfs and need root (CAP_SYS_ADMIN): mount said {done.stderr.strip()!r}")
-        mounts.append(target)
-        return target
-
-    yield mount
-    for target in mounts:
-        subprocess.run(["umount", "-l", str(target)], capture_output=True)
-
-
 def test_a_read_only_home_is_a_problem_line_not_an_exception(mounted) -> None:
     home = mounted("ro", "size=1m")
     path = home / "capacity.json"

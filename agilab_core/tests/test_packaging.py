@@ -312,29 +312,6 @@ def test_an_unwritable_venv_folder_is_named(agi, make_app, tmp_path, monkeypatch
         agi.install(make_app().spec, executor="pool")
 
 
-@pytest.fixture
-def mounted(tmp_path: Path):
-    """Real small or read-only file systems (tmpfs), unmounted afterwards.
-
-    Mounting needs root (CAP_SYS_ADMIN), which this project's test machines and
-    CI have; without it these tests fail saying so rather than pass unseen.
-    """
-    mounts: list[Path] = []
-
-    def mount(name: str, options: str) -> Path:
-        target = tmp_path / name
-        target.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.fail(f"these tests mount a tmpfs and need root (CAP_SYS_ADMIN): mount said {done.stderr.strip()!r}")
-        mounts.append(target)
-        return target
-
-    yield mount
-    for target in mounts:
-        subprocess.run(["umount", "-l", str(target)], capture_output=True)
-
-
 def test_a_read_only_home_is_named(agi, make_app, mounted, monkeypatch, agilab_home) -> None:
     folder = mounted("ro", "ro,size=1m")
     monkeypatch.setenv("AGILAB_WENV", str(folder / "wenv"))
