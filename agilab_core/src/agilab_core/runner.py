@@ -37,7 +37,7 @@ from agilab_core.evidence import (
     new_run_dir,
     verify_outputs,
 )
-from agilab_core.executor import Executor, ExecutorSpec
+from agilab_core.executor import Executor, ExecutorSpec, Report
 from agilab_core.packaging import WorkerPackage
 from agilab_core.plan import WorkersSpec, WorkPlan
 from agilab_core.plugins import Registry, load_plugins
@@ -49,7 +49,6 @@ from agilab_core.task import WorkerTask
 DEFAULT_EXECUTOR = "local"
 #: File in an output folder naming the app and run that last wrote there.
 OUTPUTS_MARK = ".agilab-outputs.json"
-Report = Callable[[str], None]
 
 
 class RequestFields(TypedDict, total=False):
