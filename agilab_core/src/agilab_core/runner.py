@@ -241,10 +241,16 @@ class Agi:
 
     # -- resolving and planning ------------------------------------------------
 
-    def _resolve(self, request: RunRequest) -> _Resolved:
+    def _env(self, request: RunRequest) -> tuple[AppSpec, AgiEnv]:
+        """The request's app and its environment (folders, settings file)."""
         reg = self.registry
         spec = request.app if isinstance(request.app, AppSpec) else reg.app(request.app)
-        env = reg.pm.hook.resolve_env(app=spec, overrides={"home": request.home} if request.home else {})
+        env: AgiEnv = reg.pm.hook.resolve_env(app=spec, overrides={"home": request.home} if request.home else {})
+        return spec, env
+
+    def _resolve(self, request: RunRequest) -> _Resolved:
+        reg = self.registry
+        spec, env = self._env(request)
         settings = env.settings()
         exec_spec = reg.executor(request.executor or settings.cluster.executor or DEFAULT_EXECUTOR)
         options = fold_dotted({**settings.cluster.options, **request.executor_options}, exec_spec.config_type)
@@ -350,7 +356,7 @@ class Agi:
         failed with that error.
         """
         request = RunRequest.of(app, **fields)
-        previous = PreviousRun.find(self._resolve(request).env, request.resume) if request.resume else None
+        previous = PreviousRun.find(self._env(request)[1], request.resume) if request.resume else None
         if previous:
             request = previous.defaults_for(request)
         p = self._prepare(request)
