@@ -36,7 +36,9 @@ def test_adaptive_batches_carry_many_quick_items(agi):
 
 
 def test_fixed_batches_hold_batch_size_items(agi):
-    result = agi.run("probe", executor="dask", workers=2, args={"count": 70, "write": False}, executor_options={"batch_size": 7})
+    # One worker: with two, an idle slot steals half of the other's queue and
+    # may send a short batch, so the count would depend on timing.
+    result = agi.run("probe", executor="dask", workers=1, args={"count": 70, "write": False}, executor_options={"batch_size": 7})
     assert json.loads(result.manifest.read_text())["executor"]["info"]["batches"] == 10
 
 
