@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,3 +33,33 @@ def mounted(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
     yield mount
     for target in mounts:
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def debian_command() -> Callable[[str, str], Path]:
+    """The path of a system command, installing its Debian package when it is missing.
+
+    ``debian_command("sshd", "openssh-server")`` looks ``sshd`` up on PATH and in
+    ``/usr/sbin``; when absent it runs ``apt-get install`` (then ``apt-get
+    update`` and once more, for a machine with no package lists yet), as the
+    CI (root, a clean machine) needs. A failure fails the test with apt's last
+    line: these tests need the real program, never a stand-in.
+    """
+
+    def find(command: str, package: str) -> Path:
+        found = shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin")
+        if found:
+            return Path(found)
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        done = subprocess.run(install, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env)
+            done = subprocess.run(install, capture_output=True, text=True, env=env)
+        found = shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin")
+        if not found:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            pytest.fail(f"{command} is missing and apt-get install {package} failed: {last[0]}")
+        return Path(found)
+
+    return find
