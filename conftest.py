@@ -63,3 +63,29 @@ def debian_command() -> Callable[[str, str], Path]:
         return Path(found)
 
     return find
+
+
+@pytest.fixture(scope="session")
+def chromium_browser(debian_command: Callable[[str, str], Path]) -> Iterator[object]:
+    """One headless Debian Chromium, driven by Playwright's sync API, for the whole test session.
+
+    Playwright launches the system's ``chromium`` (found or apt-installed by
+    :func:`debian_command`) through ``executable_path``: ``playwright install``
+    downloads a browser and fails offline, so it is never run. ``--no-sandbox``
+    lets it start as root (CI). Tests open their own context and page on it
+    (``browser.new_context()``) and close them; launching one browser per test
+    would cost about a second each.
+    """
+    from playwright.sync_api import sync_playwright
+
+    chromium = debian_command("chromium", "chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
