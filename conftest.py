@@ -89,3 +89,9 @@ def chromium_browser(debian_command: Callable[[str, str], Path]) -> Iterator[obj
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def agi(agilab_agi):
+    """This repository's shorthand for ``agilab_agi`` (the kernel's pytest plugin names every fixture ``agilab_*``)."""
+    return agilab_agi

@@ -5,7 +5,7 @@ session where ``agilab-core`` is installed:
 
 * ``agilab_home``: a fresh ``$AGILAB_HOME`` in ``tmp_path``;
 * ``agilab_registry``: the installed plugins plus the ``probe`` app;
-* ``agi``: an :class:`~agilab_core.Agi` bound to that registry.
+* ``agilab_agi``: an :class:`~agilab_core.Agi` bound to that registry.
 
 The ``probe`` app is built for testing executors: each item writes one small
 file, and its args choose items that raise, sleep, or kill their own worker
@@ -128,7 +128,7 @@ def agilab_registry(agilab_home: Path) -> Any:
 
 
 @pytest.fixture
-def agi(agilab_registry: Any) -> Any:
+def agilab_agi(agilab_registry: Any) -> Any:
     """An ``Agi`` bound to ``agilab_registry``."""
     from agilab_core.runner import Agi
 
@@ -150,15 +150,15 @@ class ExecutorConformance:
         result = agi.run("probe", executor=self.executor, workers=self.workers, executor_options=dict(self.options), args=args, on_result=seen.append)
         return result, seen
 
-    def test_every_item_runs_once(self, agi: Any) -> None:
-        result, seen = self._run(agi, count=23)
+    def test_every_item_runs_once(self, agilab_agi: Any) -> None:
+        result, seen = self._run(agilab_agi, count=23)
         assert result.status == "ok"
         assert sorted(r.item_id for r in seen) == [f"item-{i:05d}" for i in range(23)]
         files = sorted(p.name for p in (result.outputs / "probe").iterdir())
         assert files == [f"item-{i:05d}.json" for i in range(23)]
 
-    def test_failing_item_fails_alone_with_traceback(self, agi: Any) -> None:
-        result, _ = self._run(agi, count=9, fail=[4])
+    def test_failing_item_fails_alone_with_traceback(self, agilab_agi: Any) -> None:
+        result, _ = self._run(agilab_agi, count=9, fail=[4])
         assert result.status == "failed"
         assert result.items == {"total": 9, "ok": 8, "failed": 1}
         manifest = json.loads(result.manifest.read_text())
@@ -168,15 +168,15 @@ class ExecutorConformance:
         assert "ValueError" in failed[0]["error"]["traceback"]
         assert not (result.outputs / "probe" / "item-00004.json").exists()
 
-    def test_outputs_are_hashed_in_the_manifest(self, agi: Any) -> None:
-        result, _ = self._run(agi, count=3)
+    def test_outputs_are_hashed_in_the_manifest(self, agilab_agi: Any) -> None:
+        result, _ = self._run(agilab_agi, count=3)
         manifest = json.loads(result.manifest.read_text())
         for r in manifest["results"]:
             (out,) = r["outputs"]
             assert out["sha256"] == sha256_file(result.outputs / out["path"])
 
-    def test_empty_plan_is_refused(self, agi: Any) -> None:
+    def test_empty_plan_is_refused(self, agilab_agi: Any) -> None:
         from agilab_core.errors import InputError
 
         with pytest.raises(InputError, match="no work items"):
-            self._run(agi, count=0)
+            self._run(agilab_agi, count=0)
