@@ -91,7 +91,34 @@ def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return _home_option(_debug_option(f))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The built-in commands, then the plugins' (``register_commands``), loaded only when a name is not built in.
+
+    A built-in command never loads a plugin; ``agilab --help`` loads them all,
+    and shows the built-in commands alone (with a warning) if that fails.
+    """
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        meta = ctx.find_root().meta
+        if "agilab.commands" not in meta:
+            from agilab_core.plugins import load_plugins
+
+            meta["agilab.commands"] = load_plugins(builtin_commands=self.commands).commands
+        commands: dict[str, click.Command] = meta["agilab.commands"]
+        return commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        try:
+            return sorted({*self.commands, *self._plugin_commands(ctx)})
+        except Exception as exc:  # noqa: BLE001 - help stays readable whatever a plugin does
+            click.echo(f"warning: plugin commands not listed: {_message(exc)}", err=True)
+            return sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self.commands.get(cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @_debug_option
 @click.version_option(package_name="agilab-core", prog_name="agilab")
 def cli() -> None:
@@ -105,11 +132,11 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @_debug_option
 def plugins(as_json: bool) -> None:
-    """List installed plugins (apps, executors, pages) and their load status."""
+    """List installed plugins (apps, executors, pages, commands) and their load status."""
     from agilab_core.plugins import load_plugins
     from agilab_core.settings import unstructure
 
-    rows = [unstructure(p) for p in load_plugins().plugins]
+    rows = [unstructure(p) for p in load_plugins(builtin_commands=cli.commands).plugins]
     if as_json:
         _emit_json(rows)
         return

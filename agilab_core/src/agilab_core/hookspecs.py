@@ -7,7 +7,8 @@ renamed or removed.
 
 Three families:
 
-* **registration** hooks hand the kernel things to own (apps, executors, pages);
+* **registration** hooks hand the kernel things to own (apps, executors, pages,
+  ``agilab`` sub-commands);
   every plugin's answer is collected, validated and checked for name clashes
   when the plugins are loaded: a plugin that returns something unusable is
   listed ``failed`` with a one-line reason, and the other plugins keep working;
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from agilab_core.app import AppSpec, ItemResult, WorkItem
     from agilab_core.env import AgiEnv
     from agilab_core.evidence import Run
@@ -110,6 +113,28 @@ def register_pages() -> list[PageSpec]:
     ``can_show`` that is ``None`` or callable.
 
     :return: a list of :class:`~agilab_core.PageSpec`; names must be unique.
+    """
+
+
+@hookspec
+def register_commands() -> list[click.Command]:
+    """Return the ``agilab`` sub-commands this plugin provides.
+
+    Called when the ``agilab`` command needs a name it does not know (or lists
+    every command, as ``agilab --help`` does) and by ``agilab plugins``; never
+    when a built-in command runs, so a plugin's bug cannot break those. Return
+    :class:`click.Command` (or :class:`click.Group`) objects; import what they
+    need (a web server, say) inside the command's function, not here. Each
+    command is checked as it is collected: a ``click.Command`` whose ``name``
+    is a short name (as for apps). A name taken by a built-in command
+    (``run``, ``show``...) or by another plugin's command marks this plugin
+    ``failed``: built-in commands always win.
+
+    A command reports a user's mistake by raising an
+    :class:`~agilab_core.errors.UsageError` (or ``click.UsageError``): one
+    line on stderr, exit 2, as built-in commands do.
+
+    :return: a list of click commands; names must be unique.
     """
 
 

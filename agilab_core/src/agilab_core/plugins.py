@@ -6,7 +6,7 @@ invalid is recorded with a one-line reason and the others keep working.
 What a registration hook returns is checked when it is collected (a valid
 name, a ``Manager`` subclass with an attrs ``args_type``, a ``"module:Class"``
 worker path, an ``Executor`` subclass with an attrs ``config_type``, a callable
-page renderer), so a broken plugin fails at load time, not in the middle of a run.
+page renderer, a ``click.Command`` whose name no built-in command takes), so a broken plugin fails at load time, not in the middle of a run.
 An entry-point name claimed by two distributions fails the second one.
 ``AGILAB_STRICT_PLUGINS=1`` re-raises instead; ``AGILAB_DISABLE_PLUGINS=a,b``
 blocks plugins by entry-point or registered name. Nothing is loaded at import
@@ -24,6 +24,7 @@ from importlib import metadata
 from typing import Any
 
 import attrs
+import click
 import pluggy
 
 from agilab_core import env as env_module
@@ -47,7 +48,9 @@ _REGISTRATIONS: dict[str, tuple[str, type[Any]]] = {
     "register_apps": ("app", AppSpec),
     "register_executors": ("executor", ExecutorSpec),
     "register_pages": ("page", PageSpec),
+    "register_commands": ("command", click.Command),
 }
+_KINDS = ("app", "executor", "page", "command")
 
 
 #: Registered names: lowercase letters, digits, ``-`` and ``_``, starting with a
@@ -118,7 +121,14 @@ def _check_page(spec: PageSpec) -> None:
         raise PluginError(f"page {spec.name!r}: apps {spec.apps!r} is not a tuple of app names")
 
 
-_CHECKS: dict[str, Callable[[Any], None]] = {"app": _check_app, "executor": _check_executor, "page": _check_page}
+def _check_command(command: click.Command) -> None:
+    if not callable(command.callback) and not isinstance(command, click.Group):
+        raise PluginError(f"command {command.name!r}: it has no callback")
+
+
+_CHECKS: dict[str, Callable[[Any], None]] = {
+    "app": _check_app, "executor": _check_executor, "page": _check_page, "command": _check_command,
+}
 
 
 def check_spec(kind: str, spec: Any) -> None:
@@ -160,7 +170,7 @@ def _disabled() -> set[str]:
 
 def _guess_kind(distribution: str) -> str:
     parts = distribution.lower().replace("_", "-").split("-")
-    return parts[1] if len(parts) > 2 and parts[0] == "agilab" and parts[1] in ("app", "executor", "page") else "plugin"
+    return parts[1] if len(parts) > 2 and parts[0] == "agilab" and parts[1] in _KINDS else "plugin"
 
 
 @attrs.define
@@ -171,8 +181,10 @@ class Registry:
     apps: dict[str, AppSpec] = attrs.field(factory=dict)
     executors: dict[str, ExecutorSpec] = attrs.field(factory=dict)
     pages: dict[str, PageSpec] = attrs.field(factory=dict)
+    commands: dict[str, click.Command] = attrs.field(factory=dict)
     plugins: list[PluginInfo] = attrs.field(factory=list)
     origins: dict[str, tuple[str, str]] = attrs.field(factory=dict)  # plugin name -> (dist, version)
+    builtin_commands: frozenset[str] = frozenset()  # names a plugin's command may not take
 
     def app(self, name: str) -> AppSpec:
         return self._lookup(self.apps, name, "app")
@@ -215,7 +227,7 @@ class Registry:
     def _collect(self, only: str | None = None) -> None:
         """Call the registration hooks plugin by plugin; validate and de-duplicate."""
         disabled = _disabled()
-        tables: dict[str, dict[str, Any]] = {"app": self.apps, "executor": self.executors, "page": self.pages}
+        tables = self._tables()
         broken: set[str] = set()
         for hook_name, (kind, spec_type) in _REGISTRATIONS.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
@@ -235,6 +247,8 @@ class Registry:
                         if not isinstance(spec, spec_type):
                             raise PluginError(f"{hook_name} returned {type(spec).__name__}, expected {spec_type.__name__}")
                         check_spec(kind, spec)
+                        if kind == "command" and spec.name in self.builtin_commands:
+                            raise PluginError(f"command {spec.name!r} is a built-in agilab command")
                         if spec.name in tables[kind]:
                             owner = self.distribution(kind, spec.name)[0]
                             raise PluginError(f"{kind} {spec.name!r} is already registered by {owner}")
@@ -251,12 +265,15 @@ class Registry:
         for pname in broken:
             self._unregister(pname)
 
+    def _tables(self) -> dict[str, dict[str, Any]]:
+        return {"app": self.apps, "executor": self.executors, "page": self.pages, "command": self.commands}
+
     def _unregister(self, pname: str) -> None:
         plugin = self.pm.get_plugin(pname)
         if plugin is not None:
             self.pm.unregister(plugin)
         # drop anything the broken plugin registered before failing
-        for kind, table in (("app", self.apps), ("executor", self.executors), ("page", self.pages)):
+        for kind, table in self._tables().items():
             for info in [p for p in self.plugins if p.entry_point == pname and p.kind == kind]:
                 table.pop(info.name, None)
                 self.plugins.remove(info)
@@ -266,9 +283,13 @@ def _entry_points() -> Iterable[metadata.EntryPoint]:
     return metadata.entry_points(group=GROUP)
 
 
-def load_plugins(entry_points: bool = True) -> Registry:
-    """Build a plugin manager and load every installed plugin safely."""
-    registry = Registry(make_plugin_manager())
+def load_plugins(entry_points: bool = True, builtin_commands: Iterable[str] = ()) -> Registry:
+    """Build a plugin manager and load every installed plugin safely.
+
+    ``builtin_commands`` are the ``agilab`` command's own sub-command names: a
+    plugin registering a command of one of those names fails.
+    """
+    registry = Registry(make_plugin_manager(), builtin_commands=frozenset(builtin_commands))
     if entry_points:
         disabled = _disabled()
         seen: dict[str, str] = {}  # entry-point name -> distribution that has it
