@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agilab_core.errors import InputError, PluginError, UsageError
+from agilab_core.evidence import manager_identity
+from agilab_core.runs import DamagedEvidence
 from agilab_core.settings import unstructure
 from agilab_core.views import PAGE_ARGUMENTS, RunRecord, render_page
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +35,8 @@ def _run_dir(tmp_path: Path, results: list[ItemResult] = (), journal: list[str] 
         "results": [unstructure(r) for r in results],
         **manifest,
     }
+    if data.pop("journal_name", "items.jsonl") is not None:
+        data["journal"] = manifest.get("journal_name", "items.jsonl")
     (run_dir / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
     if journal is not None:
         (run_dir / "items.jsonl").write_text("".join(line + "\n" for line in journal), encoding="utf-8")
@@ -88,13 +94,36 @@ def test_a_folder_without_a_manifest_is_not_a_run(tmp_path: Path) -> None:
         RunRecord.from_run_dir(tmp_path)
 
 
-@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"{not json", b"[1, 2]"])
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"{not json", b"[1, 2]", b'{"run_id": "r", "status": "ok"}'])
 def test_a_damaged_manifest_is_one_line_naming_it(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "manifest.json").write_bytes(content)
-    with pytest.raises(InputError) as info:
+    with pytest.raises(DamagedEvidence) as info:
         RunRecord.from_run_dir(tmp_path)
-    assert str(info.value).startswith(f"{tmp_path / 'manifest.json'}: not a JSON manifest")
+    assert str(info.value).startswith(f"{tmp_path / 'manifest.json'}: not a readable manifest")
     assert "\n" not in str(info.value)
+
+
+def test_a_run_whose_manager_died_is_interrupted_with_its_journal_results(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    manager = {**manager_identity(), "pid": int(done.stdout), "process_start": -1}
+    plan = {"slots": [{"worker": "w", "items": ["a", "b"]}]}
+    lines = [json.dumps(unstructure(_result("a")))]
+    run_dir = _run_dir(tmp_path, journal=lines, status="running", manager=manager, plan=plan, journal_name=None)
+    record = RunRecord.from_run_dir(run_dir)
+    assert record.status == "interrupted" and record.manifest["status"] == "interrupted"
+    assert record.manifest["unfinished"] == ("b",)
+    assert [r.item_id for r in record.results] == ["a"]
+
+
+def test_a_run_whose_manager_lives_is_running(tmp_path: Path) -> None:
+    run_dir = _run_dir(tmp_path, journal=[], status="running", manager=manager_identity())
+    assert RunRecord.from_run_dir(run_dir).status == "running"
+
+
+@pytest.mark.parametrize("name", ["../../elsewhere.jsonl", "/etc/passwd", "..", ""])
+def test_a_journal_name_leaving_the_run_folder_is_not_followed(tmp_path: Path, name: str) -> None:
+    run_dir = _run_dir(tmp_path, journal=[json.dumps(unstructure(_result("a")))], journal_name=name)
+    assert RunRecord.from_run_dir(run_dir).journal == run_dir / "items.jsonl"
 
 
 def test_a_relative_outputs_entry_is_under_the_run_folder(tmp_path: Path) -> None:

@@ -425,6 +425,63 @@ def show(run_id: str, as_json: bool, home: Path | None) -> None:
     console.print(f"outputs:  {safe(m.get('outputs'))}", soft_wrap=True)
 
 
+# -- pages of runs ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("page")
+@click.argument("run_id", required=False)
+@click.option("--out", type=click.Path(path_type=Path), help="Also write the page to this file.")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the default web browser.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_home_option
+@_debug_option
+def view(page: str, run_id: str | None, out: Path | None, open_page: bool, as_json: bool, home: Path | None) -> None:
+    """Render PAGE of RUN_ID (default: the latest run it can show) into the run's views/ folder; print the path."""
+    from agilab_core.pages import write_page
+    from agilab_core.plugins import load_plugins
+
+    written = write_page(load_plugins().page(page), _runs_root(home), run_id, out)
+    if written.warning:
+        click.echo(f"warning: {plain(written.warning)}", err=True)
+    if as_json:
+        _emit_json({"page": written.page, "run_id": written.run_id, "app": written.app, "view": written.view, "out": written.out, "path": written.path})
+    else:
+        click.echo(plain(written.path))
+    if open_page:
+        import webbrowser
+
+        if not webbrowser.open(written.path.resolve().as_uri()):
+            click.echo(f"warning: no web browser found to open {plain(written.path)}", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@_debug_option
+def pages(as_json: bool) -> None:
+    """List installed pages and the apps whose runs they show."""
+    from agilab_core.pages import shown_apps
+    from agilab_core.plugins import load_plugins
+
+    registry = load_plugins()
+    rows = [
+        {
+            "name": name, "apps": list(spec.apps) or None, "shows": shown_apps(spec, sorted(registry.apps)),
+            "distribution": registry.distribution("page", name)[0], "description": spec.description,
+        }
+        for name, spec in sorted(registry.pages.items())
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("page", "apps", "distribution", "description", box=None)
+    for r in rows:
+        table.add_row(safe(r["name"]), safe(", ".join(r["apps"] or ["any"])), safe(r["distribution"]), safe(r["description"]))
+    _console().print(table)
+
+
 def _when(ts: Any) -> str:
     try:
         return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"

@@ -10,7 +10,6 @@ be added to the contract without breaking pages written against an older one.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -22,6 +21,7 @@ from agilab_core.app import ItemResult
 from agilab_core.errors import AgilabError, InputError, PluginError, UsageError, one_line
 from agilab_core.evidence import MANIFEST
 from agilab_core.journal import JOURNAL, numbered_records
+from agilab_core.runs import read_run
 from agilab_core.settings import structure
 
 VIEWS = "views"
@@ -72,24 +72,31 @@ class RunRecord:
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path) -> RunRecord:
-        """Read a run folder; a missing or damaged manifest or journal line is one :class:`InputError` line."""
+        """Read a run folder as :func:`agilab_core.runs.read_run` tells it (a dead manager's run is ``interrupted``).
+
+        A folder without a manifest is a :class:`UsageError`, a damaged
+        manifest a :class:`~agilab_core.runs.DamagedEvidence`, a journal line
+        that is not a result an :class:`InputError`: one line each, naming the file.
+        """
         run_dir = Path(run_dir)
-        manifest = _read_manifest(run_dir / MANIFEST)
-        app = manifest.get("app")
-        app_name = app.get("name") if isinstance(app, Mapping) else app
+        path = run_dir / MANIFEST
+        if not path.is_file():
+            raise UsageError(f"{run_dir}: not a run folder (no {MANIFEST})")
+        manifest = read_run(path)
         outputs = manifest.get("outputs")
         output_dir = run_dir / outputs if isinstance(outputs, str) and outputs else run_dir / "outputs"
-        by_id = {r.item_id: r for r in _manifest_results(manifest, run_dir / MANIFEST)}
-        by_id.update((r.item_id, r) for r in _journal_results(run_dir / JOURNAL))
+        journal = run_dir / _file_name(manifest.get("journal"), JOURNAL)
+        by_id = {r.item_id: r for r in _manifest_results(manifest, path)}
+        by_id.update((r.item_id, r) for r in _journal_results(journal))
         return cls(
-            run_id=str(manifest.get("run_id") or run_dir.name),
-            app=str(app_name or "unknown"),
-            status=str(manifest.get("status") or "unknown"),
+            run_id=manifest["run_id"],
+            app=manifest["app"]["name"],
+            status=manifest["status"],
             manifest=manifest,
             results=tuple(by_id.values()),
             run_dir=run_dir,
             output_dir=output_dir,
-            journal=run_dir / JOURNAL,
+            journal=journal,
         )
 
     def manifest_dict(self) -> dict[str, Any]:
@@ -101,18 +108,9 @@ class RunRecord:
         return self.run_dir / VIEWS / f"{page}.html"
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UsageError(f"{path.parent}: not a run folder (no {MANIFEST})")
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both
-        raise InputError(f"{path}: not a JSON manifest: {one_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: not a JSON manifest: expected an object, got {type(data).__name__}")
-    return data
+def _file_name(value: Any, default: str) -> str:
+    """A file name recorded in a manifest, or ``default`` when it is missing or would leave the run folder."""
+    return value if isinstance(value, str) and value and Path(value).name == value and value not in (".", "..") else default
 
 
 def _item_result(data: Any, source: str) -> ItemResult:
