@@ -1,0 +1,1 @@
+"""AGILab executor ``{{ cookiecutter.name }}``: {{ cookiecutter.description }}"""
