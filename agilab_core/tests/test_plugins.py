@@ -332,17 +332,25 @@ def test_strict_mode_names_the_plugin_of_an_invalid_registration(install, monkey
         load_plugins()
 
 
-def test_a_worker_module_is_not_imported_at_registration(fixtures_on_path) -> None:
+def test_a_worker_module_is_not_imported_at_registration(fixtures_on_path, tmp_path, monkeypatch) -> None:
+    import importlib
     import sys
 
     from plugin_fixtures.good import GoodManager
 
     from agilab_core import AppSpec
 
+    package = tmp_path / "never_imported_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('imported at registration')\n")
+    (package / "worker.py").write_text("import not_an_installed_library\n\nclass Worker:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+
     class LazyWorkerPlugin:
         @hookimpl
         def register_apps(self):
-            # the parent package is not imported: the kernel must not import it to look
+            # the package is not imported: the kernel reads its source to look
             return [AppSpec("lazy", GoodManager, "never_imported_pkg.worker:Worker")]
 
     registry = load_plugins(entry_points=False)

@@ -10,7 +10,7 @@ the kernel only ever hands it around as an import path, never as an object.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -195,26 +195,98 @@ class Worker:
         """Called once when the worker process has no more items."""
 
 
+class _Derivable(str):
+    """A worker path the kernel derived or built from a class: its worker modules may be derived too."""
+
+
+def _worker_path(value: str | type | None) -> str:
+    """``"module:Class"`` from a class, a path, or nothing (then derived from the manager)."""
+    if value is None:
+        return _Derivable("")
+    if isinstance(value, type):
+        return _Derivable(f"{value.__module__}:{value.__qualname__}")
+    return value if not isinstance(value, str) else str(value)
+
+
+def _optional_names(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
 @attrs.frozen
 class AppSpec:
     """How an app registers itself (returned by ``register_apps``).
 
-    ``worker`` is ``"module:Class"`` so worker processes import it themselves.
-    ``settings`` names the packaged default settings as ``"package:resource"``.
+    The short form is ``AppSpec(name, Manager)``: everything else is derived.
 
-    Worker packaging (all optional): ``worker_modules`` are the modules and
-    packages the worker side is made of (built into the worker wheel; without
-    them the worker runs in the manager's environment); ``cython_modules`` is
-    the subset that ``--cython`` compiles (pure-Python-mode sources, so they
-    also run uncompiled); ``worker_requirements`` are the third-party packages
-    the worker imports (a bare name is pinned to the manager's version).
+    ``worker`` is the worker class, or its ``"module:Class"`` path (worker
+    processes import it themselves; the path form keeps the worker's imports
+    out of the manager). Left out, it is the one ``Worker`` subclass defined in
+    the ``worker`` module of the manager's package, else in the manager's own
+    module, found by reading the source (nothing is imported).
+
+    Worker packaging (all optional): ``worker_modules`` are the modules the
+    worker side is made of (built into the worker wheel; empty, the worker
+    runs in the manager's environment). Left out, they are the worker's module
+    and every module of its top-level package it imports, transitively (read
+    from the source), except when ``worker`` is given as a ``"module:Class"``
+    string: that explicit form lists them itself. ``cython_modules`` is the
+    subset that ``--cython`` compiles (pure-Python-mode sources, so they also
+    run uncompiled); ``worker_requirements`` are the third-party packages the
+    worker imports (a bare name is pinned to the manager's version).
+
+    Settings: the manager's ``args_type`` holds every argument's default
+    (``attrs.field(metadata={"help": ...})`` documents it). ``settings``
+    optionally names packaged settings as ``"package:resource"`` (a
+    ``[cluster]`` table, or ``[args]`` values that differ from the defaults);
+    the copy seeded into the user's home is written from both. ``version`` is
+    the app's version recorded in that copy (default: the version of the
+    distribution that ships the manager); when it changes, the copy is
+    upgraded, ``renamed`` (``{"old": "new"}``) carrying the user's values of
+    renamed arguments over.
+
+    ``sample_data`` is seeded into ``<home>/data/<name>`` on first use: a
+    ``"module:function"`` (or a callable) that writes the sample into the
+    folder it is given, or a packaged archive ``"package:resource.zip"``
+    (``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``).
     """
 
     name: str
     manager: type[Manager]
-    worker: str
+    worker: str = attrs.field(default=None, converter=_worker_path)
     settings: str | None = None
     description: str = ""
-    worker_modules: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    worker_modules: tuple[str, ...] = attrs.field(default=None, converter=_optional_names)
     cython_modules: tuple[str, ...] = attrs.field(default=(), converter=_names)
     worker_requirements: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    version: str | None = None
+    renamed: dict[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
+    sample_data: str | Callable[[Path], Any] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        derivable = isinstance(self.worker, _Derivable)
+        worker = str(self.worker)
+        if not worker:
+            worker = _derived_worker(self.manager)
+        object.__setattr__(self, "worker", worker)
+        if self.worker_modules is None:
+            modules = _derived_modules(worker) if derivable and worker else ()
+            object.__setattr__(self, "worker_modules", modules)
+
+
+def _derived_worker(manager: Any) -> str:
+    """The worker found next to ``manager``, or '' (the plugin check says why)."""
+    from agilab_core import app_source
+
+    try:
+        return app_source.find_worker(manager.__module__)
+    except Exception:  # noqa: BLE001 - a bad manager or no worker: reported when the app is checked
+        return ""
+
+
+def _derived_modules(worker: str) -> tuple[str, ...]:
+    from agilab_core import app_source
+
+    try:
+        return app_source.worker_side(worker.partition(":")[0])
+    except Exception:  # noqa: BLE001 - unreadable sources: the worker runs in the manager's environment
+        return ()

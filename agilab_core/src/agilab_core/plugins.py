@@ -5,7 +5,8 @@ a plugin that fails to import, uses an unknown hook or registers something
 invalid is recorded with a one-line reason and the others keep working.
 What a registration hook returns is checked when it is collected (a valid
 name, a ``Manager`` subclass with an attrs ``args_type``, a ``"module:Class"``
-worker path, an ``Executor`` subclass with an attrs ``config_type``, a callable
+worker path whose module and class exist, read from the source without
+importing it, an ``Executor`` subclass with an attrs ``config_type``, a callable
 page renderer, a ``click.Command`` whose name no built-in command takes), so a broken plugin fails at load time, not in the middle of a run.
 An entry-point name claimed by two distributions fails the second one.
 ``AGILAB_STRICT_PLUGINS=1`` re-raises instead; ``AGILAB_DISABLE_PLUGINS=a,b``
@@ -27,6 +28,7 @@ import attrs
 import click
 import pluggy
 
+from agilab_core import app_source
 from agilab_core import env as env_module
 from agilab_core import hookspecs
 from agilab_core import packaging as packaging_module
@@ -71,9 +73,15 @@ def _is_dotted(text: str) -> bool:
 def _worker_module_missing(module: str) -> bool:
     """True when ``module`` surely cannot be imported; never executes its code.
 
-    ``find_spec`` of ``a.b`` imports ``a``, so a module whose parent package is
-    not imported yet is not looked up (the worker process will tell).
+    Its file is looked for in its package's folders (see
+    :mod:`agilab_core.app_source`); where those are not plain folders,
+    ``find_spec`` answers, but only once the parent package is imported
+    (``find_spec`` of ``a.b`` imports ``a``: the worker process will tell).
     """
+    try:
+        return app_source.module_file(module) is None
+    except app_source.Unknown:
+        pass
     parent = module.rpartition(".")[0]
     if parent and parent not in sys.modules:
         return False
@@ -85,6 +93,19 @@ def _worker_module_missing(module: str) -> bool:
         return False
 
 
+def _missing_object(path: str, what: str, kind: str) -> str | None:
+    """Why ``"module:name"`` cannot be found (read from the source, never imported); None when it can or cannot be told."""
+    module, _, name = path.partition(":")
+    if _worker_module_missing(module):
+        return f"{what} module {module!r} not found"
+    name = name.partition(".")[0]
+    try:
+        found = app_source.defines(module, name)
+    except app_source.Unknown:
+        return None
+    return None if found else f"{what} {kind} {name!r} not found in module {module!r}"
+
+
 def _check_app(spec: AppSpec) -> None:
     manager = spec.manager
     if not (isinstance(manager, type) and issubclass(manager, Manager)):
@@ -94,11 +115,35 @@ def _check_app(spec: AppSpec) -> None:
         raise PluginError(f"app {spec.name!r}: manager {manager.__name__} has no args_type")
     if not (isinstance(args_type, type) and attrs.has(args_type)):
         raise PluginError(f"app {spec.name!r}: {manager.__name__}.args_type {args_type!r} is not an attrs class")
+    if spec.worker == "":
+        try:
+            app_source.find_worker(manager.__module__)
+        except LookupError as exc:
+            raise PluginError(f"app {spec.name!r}: no worker given and {exc}") from None
     module, sep, cls = spec.worker.partition(":") if isinstance(spec.worker, str) else ("", "", "")
     if not (sep and _is_dotted(module) and _is_dotted(cls)):
         raise PluginError(f"app {spec.name!r}: worker {spec.worker!r} is not of the form 'module:Class'")
-    if _worker_module_missing(module):
-        raise PluginError(f"app {spec.name!r}: worker module {module!r} not found")
+    missing = _missing_object(spec.worker, "worker", "class")
+    if missing:
+        raise PluginError(f"app {spec.name!r}: {missing}")
+    _check_app_settings(spec, args_type)
+
+
+def _check_app_settings(spec: AppSpec, args_type: type) -> None:
+    """``renamed`` maps old argument names to fields of ``args_type``; ``sample_data`` can be found."""
+    fields = {f.name for f in attrs.fields(args_type)}
+    for old, new in spec.renamed.items():
+        if not (isinstance(old, str) and isinstance(new, str) and new in fields and old not in fields):
+            raise PluginError(f"app {spec.name!r}: renamed {old!r} -> {new!r}: the new name must be an argument of {args_type.__name__}, the old one not")
+    data = spec.sample_data
+    if data is None or callable(data):
+        return
+    package, sep, target = data.partition(":") if isinstance(data, str) else ("", "", "")
+    if not (sep and _is_dotted(package) and target):
+        raise PluginError(f"app {spec.name!r}: sample_data {data!r} is not 'module:function', 'package:archive' or a callable")
+    missing = _missing_object(data, "sample_data", "function") if target.isidentifier() else None
+    if missing:
+        raise PluginError(f"app {spec.name!r}: {missing}")
 
 
 def _check_executor(spec: ExecutorSpec) -> None:

@@ -1,4 +1,9 @@
-"""Registers the ``flight`` app. Imported on every ``agilab`` command, so it stays light."""
+"""Registers the ``flight`` app. Imported on every ``agilab`` command, so it stays light.
+
+The worker (``worker.FlightWorker``) and the modules it is made of are derived
+by the kernel from the sources, without importing them (polars stays out of
+the manager until a run needs it).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,8 @@ def register_apps() -> list[AppSpec]:
         AppSpec(
             name="flight",
             manager=FlightManager,
-            worker="agilab_app_flight.worker:FlightWorker",
             settings="agilab_app_flight:app_settings.toml",
             description="Flight CSV telemetry to a dataset partitioned by aircraft, with distances and speeds.",
-            worker_modules=(
-                "agilab_app_flight.args",
-                "agilab_app_flight.distance",
-                "agilab_app_flight.names",
-                "agilab_app_flight.reader",
-                "agilab_app_flight.telemetry",
-                "agilab_app_flight.worker",
-            ),
             cython_modules=("agilab_app_flight.distance",),
             worker_requirements=("polars", "numpy"),
         )
