@@ -1,0 +1,1 @@
+"""AGILab page ``{{ cookiecutter.name }}``: {{ cookiecutter.description }}"""
