@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-
 from agilab_core import UsageError, hookimpl
+
 from agilab_templates.names import KINDS, PluginNames
 from agilab_templates.render import DATAFRAMES, project_dir, render
 

@@ -14,7 +14,6 @@ import re
 import unicodedata
 
 import attrs
-
 from agilab_core import UsageError
 from agilab_core.plugins import NAME_RULE, valid_name
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agilab_core import UsageError, one_line
+
 from agilab_templates.names import PluginNames
 
 DATAFRAMES = ("polars", "pandas", "none")

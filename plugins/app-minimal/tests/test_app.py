@@ -1,0 +1,69 @@
+"""The minimal app as the kernel sees it: registered, shipped with its settings, run on ``local`` and ``pool``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from agilab_app_minimal.manager import MinimalManager
+from agilab_app_minimal.sample import generate
+
+from agilab_core import WorkerTask, WorkItem, load_plugins
+
+NAME = "minimal"
+PACKAGE = "agilab_app_minimal"
+
+
+def kept_rows(path: Path, min_value: float) -> list[dict[str, str]]:
+    """The rows of a sample file the worker should keep, read with the standard library."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [row for row in csv.DictReader(fh) if float(row["value"]) >= min_value]
+
+
+def test_it_is_registered_and_its_worker_side_derived() -> None:
+    spec = load_plugins().app(NAME)
+    assert spec.manager is MinimalManager
+    assert spec.worker == f"{PACKAGE}.worker:MinimalWorker"
+    assert {f"{PACKAGE}.worker", f"{PACKAGE}.args"} <= set(spec.worker_modules)
+    assert f"{PACKAGE}.manager" not in spec.worker_modules
+
+
+def test_the_settings_file_is_package_data() -> None:
+    """Without package-data a normal install has no settings file and the app fails at run time."""
+    assert (resources.files(PACKAGE) / "app_settings.toml").is_file()
+
+
+@pytest.mark.parametrize("executor", ["local", "pool"])
+def test_it_runs_on_its_sample_data(agilab_agi, agilab_home: Path, executor: str) -> None:
+    result = agilab_agi.run(NAME, executor=executor, workers="2" if executor == "pool" else None, args={"min_value": 10.0})
+    assert result.ok, result.error or [r.error for r in result.failed]
+    data = agilab_home / "data" / NAME  # seeded on first use
+    inputs = sorted(data.glob("*.csv"))
+    assert inputs and result.items == {"total": len(inputs), "ok": len(inputs), "failed": 0}
+    for path in inputs:
+        expected = kept_rows(path, 10.0)
+        with (result.outputs / path.name).open(encoding="utf-8", newline="") as fh:
+            written = list(csv.DictReader(fh))
+        assert [row["id"] for row in written] == [row["id"] for row in expected]
+    summary = json.loads((result.outputs / "summary.json").read_text(encoding="utf-8"))
+    assert summary == result.summary and summary["rows_kept"] == sum(len(kept_rows(p, 10.0)) for p in inputs)
+
+
+def test_a_bad_file_fails_alone_naming_itself(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    generate(data, files=2, rows=5)
+    (data / "broken.csv").write_text("id,value\n1,2.5\n2,not-a-number\n", encoding="utf-8")
+    args = MinimalManager.args_type(data_in=str(data))
+    task = WorkerTask(app=NAME, run_id="test", worker=load_plugins().app(NAME).worker, args=args, output_dir=tmp_path / "out", data_dir=data)
+    session = task.start("localhost/0")
+    try:
+        results = {name: session.run(WorkItem(name, inputs=(name,))) for name in ("part-000.csv", "broken.csv", "part-001.csv")}
+    finally:
+        session.stop()
+    assert results["part-000.csv"].ok and results["part-001.csv"].ok
+    failed = results["broken.csv"]
+    assert not failed.ok and "broken.csv" in failed.error.message
+    assert not (tmp_path / "out" / "broken.csv").exists()
