@@ -1,0 +1,231 @@
+"""One host as the executor sees it: one connection, reused for install, run and teardown.
+
+A :class:`Host` holds its SSH connection and SFTP session, what the probe
+found, its content-addressed cache and worker venv, the Dask workers it runs
+for the current run, what crossed its connection and how long each step
+took (``connect``, ``install``, ``upload``, ``run``, ``download``), for the
+manifest. Every error names the host as ``--workers`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import posixpath
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import attrs
+
+from agilab_core import AgilabError, ConfigError, OutputFile, WorkerPackage, WorkerSlot, one_line
+from agilab_executor_ssh import install
+from agilab_executor_ssh.connection import ConnectionOptions, connect, run_remote, session_slot
+from agilab_executor_ssh.probe import PROBE, HostFacts
+from agilab_executor_ssh.transfer import HostCache, Traffic, fetch, stage
+from agilab_executor_ssh.wheelhouse import Wheel
+from agilab_executor_ssh.workers import RemoteWorker, start_worker
+
+STEPS = ("connect", "install", "upload", "run", "download")
+
+
+@attrs.define(eq=False)
+class Host:
+    """A host of ``--workers`` (``[USER@]ADDRESS``, ``port``), with its ``remote_python`` and ``remote_dir``."""
+
+    name: str
+    port: int | None
+    python: str
+    remote_dir: str
+    conn: asyncssh.SSHClientConnection | None = None
+    sftp: asyncssh.SFTPClient | None = None
+    facts: HostFacts | None = None
+    root: str = ""
+    venv: str = ""
+    cache: HostCache | None = None
+    traffic: Traffic = attrs.field(factory=Traffic)
+    timings: dict[str, float] = attrs.field(factory=lambda: dict.fromkeys(STEPS, 0.0))
+    workers: list[RemoteWorker] = attrs.field(factory=list)
+    venv_state: str = ""
+    lost: str | None = None
+    _sessions: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
+    _worker_sessions: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
+    _scheduler_forward: asyncssh.SSHListener | None = None
+
+    @property
+    def user(self) -> str | None:
+        return self.name.rpartition("@")[0] or None
+
+    @property
+    def address(self) -> str:
+        return self.name.rpartition("@")[2].strip("[]")
+
+    def timed(self, step: str) -> _Timer:
+        return _Timer(self.timings, step)
+
+    # -- install --------------------------------------------------------------
+
+    async def open(self, options: ConnectionOptions, home: Path) -> None:
+        with self.timed("connect"):
+            self.conn = await connect(self.address, self.port, self.user, options, home=home)
+            self.sftp = await self._sessions.enter_async_context(self._sftp())
+
+    @contextlib.asynccontextmanager
+    async def _sftp(self):  # type: ignore[no-untyped-def]
+        assert self.conn is not None
+        async with session_slot(self.conn), self.conn.start_sftp_client() as sftp:
+            yield sftp
+
+    async def probe(self) -> HostFacts:
+        """What the host is; its ``remote_dir`` made absolute (relative ones are in the login's home)."""
+        assert self.conn is not None and self.sftp is not None
+        done = await run_remote(self.conn, [self.python, "-c", PROBE], check=False, timeout=60)
+        self.facts = HostFacts.parse(self.name, self.python, done.exit_status, str(done.stdout or ""), str(done.stderr or ""))
+        self.root = posixpath.normpath(posixpath.join(self.facts.home, self.remote_dir))
+        self.cache = HostCache(self.sftp, f"{self.root}/cache", self.traffic)
+        return self.facts
+
+    async def install(self, package: WorkerPackage, wheels: list[Wheel]) -> str:
+        """Make the worker venv of ``package`` current: ``"current"`` when it already was, else ``"built"``."""
+        assert self.conn is not None and self.sftp is not None and self.cache is not None and self.facts is not None
+        self.venv = f"{self.root}/wenv/{install.venv_name(package)}"
+        if install.current(await self._read(f"{self.venv}/agilab-env.json"), package, wheels):
+            self.venv_state = "current"
+            return self.venv_state
+        await self.cache.put((w.path, w.sha256) for w in wheels)
+        spec = install.build_spec(package, wheels, self.venv, self.cache.root, self.facts.to_dict())
+        done = await run_remote(self.conn, [self.python, "-c", install.BUILD, spec], check=False, timeout=1800)
+        if done.exit_status != 0:
+            raise install.build_failure(self.name, self.venv, str(done.stderr or ""), done.exit_status)
+        self.venv_state = "built"
+        return self.venv_state
+
+    @property
+    def venv_python(self) -> str:
+        return f"{self.venv}/bin/python"
+
+    async def _read(self, path: str) -> str | None:
+        assert self.sftp is not None
+        try:
+            async with self.sftp.open(path, "r") as handle:
+                return str(await handle.read())
+        except (asyncssh.SFTPError, OSError, UnicodeDecodeError):
+            return None
+
+    # -- a run ----------------------------------------------------------------
+
+    def run_dir(self, run_id: str) -> str:
+        return f"{self.root}/runs/{run_id}"
+
+    async def stage_inputs(self, folder: str, files: Iterable[tuple[str, Path, str]]) -> int:
+        """Make inputs appear under ``folder`` on the host; return how many files were sent."""
+        assert self.cache is not None
+        with self.timed("upload"):
+            return await stage(self.cache, folder, files)
+
+    async def fetch_outputs(self, folder: str, outputs: Iterable[OutputFile], home: Path) -> None:
+        """Bring ``outputs`` (relative to ``folder`` on the host) into ``home``, the run's output folder."""
+        assert self.sftp is not None
+        with self.timed("download"):
+            for out in outputs:
+                if out.path.startswith("/") or ".." in out.path.split("/"):
+                    continue  # not inside the output folder: the kernel refuses the result
+                await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic)
+
+    async def start_workers(self, slots: list[WorkerSlot], scheduler_port: int, config: dict[str, Any], timeout: float) -> list[RemoteWorker]:
+        """One Dask worker per slot, connected to the manager's scheduler at ``scheduler_port``."""
+        assert self.conn is not None
+        if self._scheduler_forward is None:
+            self._scheduler_forward = await self.conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", scheduler_port)
+        port = self._scheduler_forward.get_port()
+        logs = config["logs"]
+        started = []
+        for slot in slots:
+            await self._worker_sessions.enter_async_context(session_slot(self.conn))
+            name = slot.id
+            options = {**{k: v for k, v in config.items() if k != "logs"}, "name": name, "log": f"{logs}/worker-{slot.index}.log"}
+            worker = await start_worker(self.conn, self.name, self.venv_python, options, port, timeout)
+            self.workers.append(worker)
+            started.append(worker)
+        return started
+
+    async def worker_log(self, worker: RemoteWorker, logs: str) -> str:
+        """The last line a worker wrote to its log on the host (why it could not start)."""
+        index = worker.name.rpartition("/")[2]
+        text = await self._read(f"{logs}/worker-{index}.log") or ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else "no message"
+
+    async def stop_workers(self) -> None:
+        workers, self.workers = self.workers, []
+        await asyncio.gather(*(w.stop(self.live_connection) for w in workers), return_exceptions=True)
+        await self._worker_sessions.aclose()
+        if self._scheduler_forward is not None:
+            self._scheduler_forward.close()
+            self._scheduler_forward = None
+
+    async def remove(self, path: str) -> None:
+        if self.sftp is not None and self.live_connection is not None:
+            with contextlib.suppress(asyncssh.Error, OSError):
+                await self.sftp.rmtree(path)
+
+    @property
+    def live_connection(self) -> asyncssh.SSHClientConnection | None:
+        """The connection, unless it was lost."""
+        if self.conn is None or self.conn.is_closed():
+            return None
+        return self.conn
+
+    def check_alive(self) -> None:
+        if self.conn is not None and self.conn.is_closed() and self.lost is None:
+            self.lost = "connection lost"
+
+    async def close(self) -> None:
+        """Stop every worker, close the SFTP session and the connection; safe to call twice."""
+        await self.stop_workers()
+        with contextlib.suppress(Exception):
+            await self._sessions.aclose()
+        self.sftp = None
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 5)
+
+    def to_dict(self) -> dict[str, Any]:
+        facts = self.facts.to_dict() if self.facts else {}
+        return {
+            **facts,
+            "remote_dir": self.root or self.remote_dir,
+            "venv": self.venv or None,
+            "venv_state": self.venv_state or None,
+            "seconds": {k: round(v, 6) for k, v in self.timings.items()},
+            "traffic": self.traffic.to_dict(),
+            "lost": self.lost,
+        }
+
+
+class _Timer:
+    """Adds the time a block takes to ``timings[step]``."""
+
+    def __init__(self, timings: dict[str, float], step: str) -> None:
+        self.timings = timings
+        self.step = step
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.step] += time.perf_counter() - self.started
+
+
+def host_error(host: Host, exc: Exception) -> Exception:
+    """``exc`` as a one-line error naming the host (errors of :mod:`.connection` already do)."""
+    if host.address in str(exc):
+        return exc
+    if isinstance(exc, AgilabError):
+        return type(exc)(f"host {host.name}: {one_line(exc)}")
+    return ConfigError(f"host {host.name}: {type(exc).__name__}: {one_line(exc)}")

@@ -1,0 +1,138 @@
+"""On a host: one Dask worker process that lives exactly as long as the SSH channel that started it.
+
+The manager runs ``VENV/bin/python -m agilab_executor_ssh.launcher CONFIG``
+through its SSH connection, without a terminal. The launcher makes its
+process group, picks a free loopback port for the worker, starts the worker
+process (which imports Dask and the app's worker module at once), prints
+``{"port", "pid", "pgid"}`` on stdout, then reads one line from stdin: the
+scheduler's address as this host reaches it (a remote port forward) and the
+address the scheduler reaches the worker at (a local port forward on the
+manager). The worker serves from then on.
+
+When stdin reaches end-of-file (the manager closed the channel, or its
+connection dropped because it was killed or the network went) the launcher
+terminates its whole process group, the worker and anything the app started,
+then kills what is left. No terminal means no SIGHUP: stdin is the signal.
+
+This module runs on the host with the standard library only (the worker
+process imports Dask, not the launcher).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+#: Seconds between SIGTERM and SIGKILL of the process group.
+GRACE_SECONDS = 3.0
+
+#: The worker process: ``python -c WORKER_MAIN PRELOAD SPEC``; the addresses arrive on stdin.
+WORKER_MAIN = """\
+import importlib, json, sys
+spec = json.loads(sys.argv[2])
+if sys.argv[1]:
+    try:
+        importlib.import_module(sys.argv[1])
+    except Exception:
+        pass  # the app's worker session reports it, with the run
+from distributed.cli.dask_spec import main
+line = sys.stdin.readline()
+if line.strip():
+    addresses = json.loads(line)
+    spec["opts"]["contact_address"] = addresses["contact"]
+    main([addresses["scheduler"], "--spec", json.dumps(spec)])
+"""
+
+#: Variables through which :class:`~agilab_executor_ssh.remote_task.HostTask` finds its host's folders.
+HOST_VARIABLE = "AGILAB_SSH_HOST"
+OUTPUT_VARIABLE = "AGILAB_SSH_OUTPUT_DIR"
+DATA_VARIABLE = "AGILAB_SSH_DATA_DIR"
+
+
+def free_port() -> int:
+    """A loopback port free at this moment (the worker binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_environment(config: dict) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in config.get("env", {}).items()})
+    env[HOST_VARIABLE] = config["host"]
+    env[OUTPUT_VARIABLE] = config["output_dir"]
+    if config.get("data_dir"):
+        env[DATA_VARIABLE] = config["data_dir"]
+    env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    return env
+
+
+def start_worker(config: dict, port: int) -> subprocess.Popen[bytes]:
+    spec = {
+        "cls": "distributed.Worker",
+        "opts": {
+            "name": config["name"], "nthreads": 1, "memory_limit": 0, "dashboard": False,
+            "death_timeout": config.get("death_timeout", 60), "host": "127.0.0.1", "port": port,
+        },
+    }
+    os.makedirs(os.path.dirname(config["log"]), exist_ok=True)
+    with open(config["log"], "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", WORKER_MAIN, config.get("preload", ""), json.dumps(spec)],
+            env=worker_environment(config), stdin=subprocess.PIPE, stdout=log, stderr=log,
+        )
+
+
+def stop_group(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group, SIGKILL to what is left after :data:`GRACE_SECONDS` (this process included)."""
+    group = os.getpgrp()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except OSError:
+        pass
+    deadline = time.monotonic() + GRACE_SECONDS
+    while worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(group, signal.SIGKILL)
+
+
+def watch_stdin(worker: subprocess.Popen[bytes]) -> None:
+    """Block until stdin closes, then take the whole process group down."""
+    while sys.stdin.buffer.readline():
+        pass
+    stop_group(worker)
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(argv[0])
+    if os.getpgrp() != os.getpid():
+        os.setpgid(0, 0)  # a group of its own, whatever the remote shell did
+    port = free_port()
+    worker = start_worker(config, port)
+    print(json.dumps({"port": port, "pid": os.getpid(), "pgid": os.getpgrp()}), flush=True)
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        stop_group(worker)
+        return 1
+    assert worker.stdin is not None
+    try:
+        worker.stdin.write(line)
+        worker.stdin.close()
+    except OSError:
+        pass  # it died while importing: its log says why
+    threading.Thread(target=watch_stdin, args=(worker,), daemon=True).start()
+    code = worker.wait()
+    print(json.dumps({"exit": code}), flush=True)
+    stop_group(worker)  # what the app may have left behind goes too
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

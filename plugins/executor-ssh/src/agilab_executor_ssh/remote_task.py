@@ -1,0 +1,37 @@
+"""Worker side: a run's task that finds its folders on the host it runs on.
+
+The manager ships one task to every Dask worker; a batch may run on any
+host, and each host keeps the run's inputs and outputs under its own
+``remote_dir``. The launcher tells the worker process where (see
+:mod:`.launcher`), and the session reports the SSH host's name, so the
+manager knows where to fetch an item's outputs from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from agilab_core import WorkerSession, WorkerTask
+from agilab_executor_ssh.launcher import DATA_VARIABLE, HOST_VARIABLE, OUTPUT_VARIABLE
+
+
+@attrs.frozen
+class HostTask(WorkerTask):
+    """A :class:`WorkerTask` whose output and data folders are those of the host it starts on."""
+
+    @classmethod
+    def of(cls, task: WorkerTask) -> HostTask:
+        return cls(**{f.name: getattr(task, f.name) for f in attrs.fields(WorkerTask)})
+
+    def start(self, worker_id: str | None = None) -> WorkerSession:
+        here = WorkerTask(**{f.name: getattr(self, f.name) for f in attrs.fields(WorkerTask)})
+        if OUTPUT_VARIABLE in os.environ:
+            data = os.environ.get(DATA_VARIABLE)
+            here = attrs.evolve(here, output_dir=Path(os.environ[OUTPUT_VARIABLE]), data_dir=Path(data) if data else self.data_dir)
+        session = here.start(worker_id)
+        if HOST_VARIABLE in os.environ:
+            session.ctx = attrs.evolve(session.ctx, host=os.environ[HOST_VARIABLE])
+        return session

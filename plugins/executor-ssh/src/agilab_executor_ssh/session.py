@@ -1,0 +1,227 @@
+"""One run on the hosts: the scheduler here, the workers there, inputs out and outputs home.
+
+A run's files on a host live in ``<remote_dir>/runs/<run id>/`` (``data/``,
+``outputs/``, ``logs/``) and are removed when the run ends. Inputs under
+``shared_dir`` (a folder every host sees at the same path) are read where
+they are, and outputs written there stay there.
+
+The scheduler runs in this process, with work stealing off: a batch runs on
+the worker the dispatch placed it on, whose host has its inputs (staged by
+:meth:`RunSession.stage_for` just before it is sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from agilab_core import THREAD_VARS, ConfigError, ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan, one_line
+from agilab_executor_ssh.host import Host
+from agilab_executor_ssh.loop import LoopThread
+from agilab_executor_ssh.options import SshOptions
+from agilab_executor_ssh.remote_task import HostTask
+from agilab_executor_ssh.transfer import InputHashes
+from agilab_executor_ssh.workers import RemoteWorker
+
+POLL_SECONDS = 0.05
+
+
+class RunSession:
+    """The hosts' side of one run; :meth:`close` leaves nothing of it running."""
+
+    def __init__(self, loop: LoopThread, hosts: list[Host], config: SshOptions, task: WorkerTask, report: Callable[[str], None]) -> None:
+        self.loop = loop
+        self.hosts = hosts
+        self.config = config
+        self.task = task
+        self.report = report
+        self.by_name = {h.name: h for h in hosts}
+        self.by_contact: dict[str, Host] = {}
+        self.staged: dict[str, set[str]] = {h.name: set() for h in hosts}
+        self.inputs = InputHashes(Path(task.data_dir)) if task.data_dir is not None else None
+        self.items: Mapping[str, WorkItem] = {}
+        self.cluster: Any = None
+        self.host_task = HostTask.of(task)
+        self.started: dict[str, float] = {}
+        self.facts: dict[str, Any] = {}
+
+    # -- where things are -----------------------------------------------------------
+
+    def _shared(self, path: Path | None) -> bool:
+        if path is None or not self.config.shared_dir:
+            return False
+        shared = Path(self.config.shared_dir).expanduser().resolve()
+        path = Path(path).resolve()
+        return path == shared or shared in path.parents
+
+    def outputs_on(self, host: Host) -> str:
+        return str(self.task.output_dir) if self._shared(self.task.output_dir) else f"{host.run_dir(self.task.run_id)}/outputs"
+
+    def data_on(self, host: Host) -> str | None:
+        if self.task.data_dir is None:
+            return None
+        return str(self.task.data_dir) if self._shared(self.task.data_dir) else f"{host.run_dir(self.task.run_id)}/data"
+
+    # -- starting -------------------------------------------------------------------
+
+    def start(self, plan: WorkPlan, items: Mapping[str, WorkItem]) -> None:
+        """Stage the planned inputs, start the scheduler and every host's workers, wait until all have joined."""
+        self.items = items
+        busy = [(slot, ids) for slot, ids in zip(plan.slots, plan.assignments, strict=True) if ids]
+        per_host: dict[str, list[Any]] = {}
+        for slot, _ in busy:
+            per_host.setdefault(slot.host, []).append(slot)
+        planned = {h.name: [i for slot, ids in busy if slot.host == h.name for i in ids] for h in self.hosts}
+        self.loop.call(self._stage_all(planned))
+        self.cluster = self._start_scheduler()
+        port = int(self.cluster.address.rpartition(":")[2])
+        workers = self.loop.call(self._start_all(per_host, port))
+        self._await_workers(workers)
+        self.cluster.check_environment(self.task.env_hash, "the worker venv of each host")
+        self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
+
+    async def _stage_all(self, planned: dict[str, list[str]]) -> None:
+        await asyncio.gather(*(self._stage(h, planned[h.name]) for h in self.hosts if planned[h.name]))
+
+    async def _stage(self, host: Host, item_ids: list[str]) -> None:
+        if self.inputs is None or self._shared(self.task.data_dir):
+            return
+        wanted = sorted({rel for i in item_ids for rel in self.items[i].inputs} - self.staged[host.name])
+        if not wanted:
+            return
+        files = await asyncio.to_thread(lambda: [self.inputs(rel) for rel in wanted])  # type: ignore[misc]
+        data = self.data_on(host)
+        assert data is not None
+        try:
+            await host.stage_inputs(data, files)
+        except Exception as exc:  # noqa: BLE001 - said in one line, naming the host
+            raise ConfigError(f"host {host.name}: cannot send the run's inputs: {one_line(exc)}") from None
+        self.staged[host.name].update(wanted)
+
+    def _start_scheduler(self) -> Any:
+        import dask
+        from distributed import Client, Scheduler, SpecCluster
+
+        from agilab_executor_dask.cluster import Cluster
+
+        scheduler = {
+            "cls": Scheduler,
+            "options": {"host": "127.0.0.1", "port": 0, "dashboard": False, "dashboard_address": ":0", "allowed_failures": 0},
+        }
+        with dask.config.set({"distributed.scheduler.work-stealing": False}):
+            spec = SpecCluster(workers={}, scheduler=scheduler, silence_logs=logging.CRITICAL, name="agilab-ssh")
+        try:
+            client = Client(spec, set_as_default=False)
+        except BaseException:
+            spec.close(timeout=10)
+            raise
+        return Cluster(client, "embedded", owned=spec, facts={"cluster": "ssh"})
+
+    async def _start_all(self, per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
+        started = await asyncio.gather(*(self._start_host(self.by_name[name], slots, port) for name, slots in per_host.items()), return_exceptions=True)
+        for result in started:
+            if isinstance(result, BaseException):
+                raise result
+        return [w for result in started for w in result]  # type: ignore[union-attr]
+
+    async def _start_host(self, host: Host, slots: list[Any], port: int) -> list[RemoteWorker]:
+        assert host.facts is not None
+        threads = self.config.threads_per_worker or max(1, host.facts.cores // len(slots))
+        run_dir = host.run_dir(self.task.run_id)
+        config = {
+            "host": host.name, "output_dir": self.outputs_on(host), "data_dir": self.data_on(host), "logs": f"{run_dir}/logs",
+            "preload": self.task.worker_module, "death_timeout": max(30.0, self.config.worker_timeout),
+            "env": dict.fromkeys(THREAD_VARS, str(threads)),
+        }
+        workers = await host.start_workers(slots, port, config, self.config.worker_timeout)
+        for worker in workers:
+            self.by_contact[worker.contact] = host
+        self.started[host.name] = time.perf_counter()
+        return workers
+
+    def _await_workers(self, workers: list[RemoteWorker]) -> None:
+        deadline = time.monotonic() + self.config.worker_timeout
+        while self.cluster.connected() < len(workers):
+            for worker in workers:
+                if worker.process.exit_status is not None or worker.process.is_closing():
+                    host = self.by_contact[worker.contact]
+                    why = self.loop.call(host.worker_log(worker, f"{host.run_dir(self.task.run_id)}/logs"))
+                    raise ConfigError(f"host {host.name}: Dask worker {worker.name} exited at start: {why}")
+            if time.monotonic() > deadline:
+                raise ConfigError(f"ssh: {self.cluster.connected()} of {len(workers)} Dask workers joined within {self.config.worker_timeout:g} s (-o worker_timeout)")
+            time.sleep(POLL_SECONDS)
+
+    # -- during the run ----------------------------------------------------------------
+
+    def stage_for(self, target: str, items: list[WorkItem]) -> None:
+        """Before a batch is sent to the worker at ``target``: its host gets the batch's inputs."""
+        host = self.by_contact.get(target)
+        if host is None or self.inputs is None:
+            return
+        try:
+            self.loop.call(self._stage(host, [i.id for i in items]))
+        except ConfigError as exc:
+            host.check_alive()
+            if host.lost is None:
+                raise
+            self.report(f"ssh {host.name}: lost ({one_line(exc)})")  # its workers are gone too: the batch comes back
+
+    def deliver(self, on_result: OnResult) -> OnResult:
+        """``on_result`` behind a step that brings the item's outputs home first."""
+
+        def deliver(result: ItemResult) -> None:
+            on_result(self._fetched(result))
+
+        return deliver
+
+    def _fetched(self, result: ItemResult) -> ItemResult:
+        host = self.by_name.get(result.host)
+        if not result.ok or not result.outputs or host is None or self._shared(self.task.output_dir):
+            return result
+        try:
+            self.loop.call(host.fetch_outputs(self.outputs_on(host), result.outputs, Path(self.task.output_dir)))
+        except Exception as exc:  # noqa: BLE001 - the item fails, naming the host; the run goes on
+            host.check_alive()
+            return ItemResult.failure(
+                result.item_id, "OutputLost", f"host {host.name}: its outputs could not be brought back: {one_line(exc)}",
+                worker=result.worker, host=result.host, started=result.started, attempts=result.attempts, runtime=result.runtime,
+            )
+        return result
+
+    # -- ending ------------------------------------------------------------------------
+
+    def finish(self, seconds: float) -> None:
+        """Record per host how long it ran and whether it was lost."""
+        now = time.perf_counter()
+        for host in self.hosts:
+            host.check_alive()
+            if host.name in self.started:
+                host.timings["run"] += now - self.started.pop(host.name)
+        self.facts["seconds"] = round(seconds, 6)
+
+    def info(self) -> dict[str, Any]:
+        facts = dict(self.facts)
+        if self.cluster is not None:
+            facts.update(self.cluster.info())
+        return facts
+
+    def close(self) -> None:
+        """Close the scheduler, stop every worker on the hosts and remove the run's files there."""
+        cluster, self.cluster = self.cluster, None
+        try:
+            if cluster is not None:
+                self.facts.update(cluster.info())
+                cluster.close()
+        finally:
+            self.loop.call(self._clean_hosts(), timeout=60)
+
+    async def _clean_hosts(self) -> None:
+        async def clean(host: Host) -> None:
+            await host.stop_workers()
+            await host.remove(host.run_dir(self.task.run_id))
+
+        await asyncio.gather(*(clean(h) for h in self.hosts), return_exceptions=True)

@@ -1,0 +1,129 @@
+"""Files across SFTP: a content-addressed cache on each host, inputs staged from it, outputs brought home.
+
+A host keeps every file it was sent once, as ``<remote_dir>/cache/<sha256>``
+(written under a temporary name, renamed when complete), so what a host
+already has is never sent again: wheels across installs, inputs across runs.
+A run's inputs appear under its data folder as hard links to the cache (a
+symbolic link where the server cannot link). Paths travel as SFTP
+arguments, never through a shell, so any file name is safe.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+import asyncssh
+import attrs
+
+from agilab_core import sha256_file
+
+
+@attrs.define
+class Traffic:
+    """What crossed one host's connection: files and bytes each way."""
+
+    sent_files: int = 0
+    sent_bytes: int = 0
+    received_files: int = 0
+    received_bytes: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+class HostCache:
+    """The content-addressed cache of one host, over its SFTP session."""
+
+    def __init__(self, sftp: asyncssh.SFTPClient, root: str, traffic: Traffic) -> None:
+        self.sftp = sftp
+        self.root = root
+        self.traffic = traffic
+        self._present: set[str] | None = None
+
+    def path(self, sha256: str) -> str:
+        return f"{self.root}/{sha256}"
+
+    async def present(self) -> set[str]:
+        """The hashes the host holds (listed once per connection, then kept up to date here)."""
+        if self._present is None:
+            await self.sftp.makedirs(self.root, exist_ok=True)
+            self._present = {str(name) for name in await self.sftp.listdir(self.root) if len(str(name)) == 64}
+        return self._present
+
+    async def put(self, files: Iterable[tuple[Path, str]]) -> int:
+        """Send each ``(local path, sha256)`` the host does not have; return how many were sent."""
+        present = await self.present()
+        sent = 0
+        for local, sha in files:
+            if sha in present:
+                continue
+            part = f"{self.root}/.{sha}.part-{secrets.token_hex(4)}"
+            try:
+                await self.sftp.put(str(local), part)
+                await self.sftp.posix_rename(part, self.path(sha))
+            except BaseException:
+                try:
+                    await self.sftp.remove(part)
+                except (asyncssh.Error, OSError):
+                    pass
+                raise
+            present.add(sha)
+            sent += 1
+            self.traffic.sent_files += 1
+            self.traffic.sent_bytes += os.path.getsize(local)
+        return sent
+
+
+async def stage(cache: HostCache, folder: str, files: Iterable[tuple[str, Path, str]]) -> int:
+    """Make each ``(relative path, local path, sha256)`` appear at ``folder/relative`` on the host; return the count sent.
+
+    Files are sent to the cache first (when missing), then linked into place.
+    """
+    wanted = list(files)
+    sent = await cache.put((local, sha) for _, local, sha in wanted)
+    made: set[str] = set()
+    for rel, _, sha in wanted:
+        target = PurePosixPath(folder, rel)
+        parent = str(target.parent)
+        if parent not in made:
+            await cache.sftp.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        if await cache.sftp.exists(str(target)):
+            await cache.sftp.remove(str(target))
+        try:
+            await cache.sftp.link(cache.path(sha), str(target))
+        except asyncssh.SFTPError:
+            await cache.sftp.symlink(cache.path(sha), str(target))
+    return sent
+
+
+async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Traffic) -> None:
+    """Copy ``remote`` to ``local`` (written under a temporary name in its folder, then renamed)."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    part = local.with_name(f".{local.name}.part-{secrets.token_hex(4)}")
+    try:
+        await sftp.get(remote, str(part))
+        os.replace(part, local)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    traffic.received_files += 1
+    traffic.received_bytes += local.stat().st_size
+
+
+class InputHashes:
+    """sha256 of the manager's input files, computed once per run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._known: dict[str, str] = {}
+
+    def __call__(self, rel: str) -> tuple[str, Path, str]:
+        local = self.root / rel
+        sha = self._known.get(rel)
+        if sha is None:
+            sha = self._known[rel] = sha256_file(local)
+        return rel, local, sha
