@@ -33,7 +33,7 @@ import pickle
 import time
 import traceback
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from distributed import Future, wait
@@ -63,8 +63,10 @@ class Dispatch:
         retries: int = 1,
         batch_size: int = 0,
         worker_timeout: float = 60.0,
+        on_submit: Callable[[str, list[WorkItem]], None] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.on_submit = on_submit  # told each batch's worker and items before it is sent (inputs to stage there)
         self.client = cluster.client
         self.slots = plan.slots
         self.task = task
@@ -196,6 +198,8 @@ class Dispatch:
     def _submit(self, slot: int, entries: list[Entry], target: str) -> None:
         key = f"agilab-{self.task.app}-{self.task.run_id}-{self.batches}"
         self.batches += 1
+        if self.on_submit is not None:
+            self.on_submit(target, [self.queues.item(e) for e in entries])
         batch = pickle.dumps([(self.queues.item(e), e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
         future = self.client.submit(
             run_batch, self.task, self.slots[slot].id, batch,
