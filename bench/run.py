@@ -1,6 +1,6 @@
 """Benchmarks: AGILab against bare baselines measured in the same run.
 
-    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|imports|dask]
+    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|imports|dask|ui]
                         [--flight-narrow]
 
 (a) flight: the whole `agilab run flight` process (local; pool and dask with 2
@@ -14,6 +14,7 @@
     `ProcessPoolExecutor.map(chunksize=...)`; per-item overhead is
     (T(N items) - T(2 items)) / (N - 2), so pool start-up is not counted.
 (c) dask: dispatch against bare `client.map` and start-up per run (bench/dask_bench.py).
+(d) ui: `agilab ui`'s run list over 1,000 runs, cold and warm (bench/ui.py; target 0.5 s).
 
 Each figure is the best of --repeat runs; variants are interleaved so machine
 noise hits them alike. Ratios are printed as a markdown table.
@@ -37,6 +38,7 @@ from pathlib import Path
 from dask_bench import bench as dask_bench  # beside this file
 from import_bench import bench_imports, bench_venv_check
 from install_bench import bench_install, bench_kernel
+from ui import bench_ui
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
@@ -214,7 +216,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1600, help="mean rows per file")
     parser.add_argument("--sparse", type=float, default=0.33, help="fraction of flight files with empty altitude cells")
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "imports", "dask"))
+    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "imports", "dask", "ui"))
     parser.add_argument("--flight-narrow", action="store_true", help="flight: only bare, local and pool (skip dask and --cython)")
     parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
@@ -230,6 +232,9 @@ def main() -> None:
         rows += [("imports", name, ratio, None, detail) for name, ratio, detail in bench_imports(opts.repeat) + bench_venv_check(opts.repeat, None)]
     if opts.only in (None, "dask"):
         rows += dask_bench(opts.repeat, opts.items)
+    if opts.only in (None, "ui"):
+        print("ui: the run list over 1,000 runs (bench/ui.py)", flush=True)
+        rows += bench_ui(opts.repeat)
     if opts.only in (None, "flight"):
         rows += bench_flight(opts.repeat, opts.files, opts.rows, opts.sparse, wide=not opts.flight_narrow)
     print_table(rows, opts.repeat)

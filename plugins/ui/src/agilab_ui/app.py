@@ -94,6 +94,8 @@ class RunsApp:
         self.index = RunIndex(runs_root)
         self.pages = dict(sorted(pages.items()))
         self.templates = _templates()
+        for name in ("runs.html", "run.html", "message.html"):
+            self.templates.get_template(name)  # compiled once, at start-up
         self.rendered = PageCache()
         self.static = {name: resources.files("agilab_ui").joinpath("static", name).read_text(encoding="utf-8") for name in _STATIC}
 
@@ -212,4 +214,6 @@ def make_app(runs_root: Path, pages: Mapping[str, PageSpec], allowed_hosts: Sequ
         Route("/static/{name}", runs.static_file),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))] if allowed_hosts else []
-    return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: runs.error, Exception: runs.error})
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: runs.error, Exception: runs.error})
+    app.state.runs = runs
+    return app

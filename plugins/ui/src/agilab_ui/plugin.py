@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from pathlib import Path
 
 import click
@@ -69,6 +70,8 @@ def ui(port: int, host: str, allow_remote: bool, home: Path | None) -> None:
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     click.echo(f"AGILab UI on http://{shown}:{bound_port}/ ({runs_root}); Ctrl-C stops it", err=False)
+    # read every manifest once while the browser opens: the first listing then only stats the runs
+    threading.Thread(target=app.state.runs.index.manifests, name="agilab-ui-warm", daemon=True).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])
 
