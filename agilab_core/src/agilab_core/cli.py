@@ -380,6 +380,27 @@ def runs(app: str | None, as_json: bool, home: Path | None) -> None:
     _console().print(table)
 
 
+@cli.command("settings")
+@click.argument("app")
+@click.option("--diff", is_flag=True, help="Show only the values that differ from the app's defaults.")
+@click.option("--reset", is_flag=True, help="Rewrite the settings from the app's defaults; the old file is kept as a numbered .bak.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_home_option
+@_debug_option
+def settings_command(app: str, diff: bool, reset: bool, as_json: bool, home: Path | None) -> None:
+    """Show the settings APP runs with (its copy in the home), diff them against its defaults, or reset them."""
+    from agilab_core.seeded_settings import lines, settings_of
+
+    view, note = settings_of(app, home, reset_first=reset)
+    if note:
+        click.echo(plain(note), err=True)
+    if as_json:
+        _emit_json(view.as_json())
+        return
+    for line in lines(view, diff):
+        click.echo(plain(line))
+
+
 @cli.command()
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest.")
@@ -480,6 +501,24 @@ def pages(as_json: bool) -> None:
     for r in rows:
         table.add_row(safe(r["name"]), safe(", ".join(r["apps"] or ["any"])), safe(r["distribution"]), safe(r["description"]))
     _console().print(table)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--notebook", type=click.Path(path_type=Path), required=True, help="Write the run as a Jupyter notebook (FILE.ipynb).")
+@_home_option
+@_debug_option
+def export(run_id: str, notebook: Path, home: Path | None) -> None:
+    """Export RUN_ID as a notebook: its outputs in polars, summary, pages, and the same run again."""
+    from agilab_core.env import resolve_home
+    from agilab_core.notebook import write_notebook
+    from agilab_core.pages import pages_showing, run_record
+    from agilab_core.plugins import load_plugins
+
+    home_dir = resolve_home(home)
+    record = run_record(home_dir / "runs", run_id)
+    shown, _ = pages_showing(load_plugins().pages, record)
+    click.echo(plain(write_notebook(record, home_dir, shown, notebook)))
 
 
 def _when(ts: Any) -> str:

@@ -10,6 +10,7 @@ page can show" needs no table kept anywhere else.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +49,37 @@ def shown_apps(spec: PageSpec, apps: list[str]) -> list[str]:
     return [a for a in apps if not spec.apps or a in spec.apps]
 
 
-def check_out_path(out: Path) -> None:
-    """Refuse, in one line, an ``--out`` path that cannot take a page (before anything is rendered)."""
+def pages_showing(pages: Mapping[str, PageSpec], record: RunRecord) -> tuple[list[str], dict[str, str]]:
+    """Names of the ``pages`` that can show ``record`` (sorted), and why each other one cannot (one line each)."""
+    shown: list[str] = []
+    refused: dict[str, str] = {}
+    for name, spec in sorted(pages.items()):
+        try:
+            reason = cannot_show(spec, record)
+        except AgilabError as exc:  # a page's own bug: that page is left out, the others shown
+            reason = str(exc)
+        if reason:
+            refused[name] = reason
+        else:
+            shown.append(name)
+    return shown, refused
+
+
+def check_out_path(out: Path, option: str = "--out") -> None:
+    """Refuse, in one line, an ``option`` path that cannot take a file (before anything is rendered)."""
     if out.is_dir():
-        raise UsageError(f"--out {out}: is a folder; give a file name")
+        raise UsageError(f"{option} {out}: is a folder; give a file name")
     if not out.parent.is_dir():
-        raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+        raise UsageError(f"{option} {out}: folder {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK):
-        raise UsageError(f"--out {out}: folder {out.parent} is not writable")
+        raise UsageError(f"{option} {out}: folder {out.parent} is not writable")
 
 
-def write_html(path: Path, html: str) -> Path:
-    """Write ``html`` to ``path`` whole or not at all; one :class:`UsageError` line naming the file if it cannot."""
+def write_file(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` whole or not at all; one :class:`UsageError` line naming the file if it cannot."""
     try:
         with atomic_path(path) as tmp:
-            tmp.write_text(html, encoding="utf-8", errors="surrogateescape")
+            tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
     return path
@@ -101,11 +118,11 @@ def write_page(spec: PageSpec, runs_root: Path, run_id: str | None = None, out: 
     view: Path | None = None
     warning = None
     try:
-        view = write_html(record.view_path(spec.name), html)
+        view = write_file(record.view_path(spec.name), html)
     except UsageError as exc:
         if out is None:
             raise
         warning = str(exc)
     if out is not None:
-        write_html(out, html)
+        write_file(out, html)
     return WrittenPage(spec.name, record.run_id, record.app, view, out, warning)

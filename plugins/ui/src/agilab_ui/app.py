@@ -27,6 +27,7 @@ from typing import Any
 
 import jinja2
 from agilab_core.errors import AgilabError, one_line
+from agilab_core.pages import pages_showing
 from agilab_core.views import PageSpec, RunRecord, cannot_show, render_page
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -118,7 +119,7 @@ class RunsApp:
     def run_detail(self, request: Request) -> Response:
         app, run_id = request.path_params["app"], request.path_params["run_id"]
         record = self._record(app, run_id)
-        shown, refused = self._pages_for(record)
+        shown, refused = pages_showing(self.pages, record)
         chosen = request.query_params.get("page") or (shown[0] if shown else None)
         if chosen is not None and chosen not in shown:
             chosen = None
@@ -185,21 +186,6 @@ class RunsApp:
             return RunRecord.from_run_dir(run_dir)
         except AgilabError as exc:
             raise HTTPException(500, f"cannot read run {run_id}: {one_line(exc)}") from None
-
-    def _pages_for(self, record: RunRecord) -> tuple[list[str], dict[str, str]]:
-        """Pages that can show the run, and why each other one cannot."""
-        shown: list[str] = []
-        refused: dict[str, str] = {}
-        for name, spec in self.pages.items():
-            try:
-                reason = cannot_show(spec, record)
-            except AgilabError as exc:
-                reason = one_line(exc)
-            if reason:
-                refused[name] = reason
-            else:
-                shown.append(name)
-        return shown, refused
 
 
 def make_app(runs_root: Path, pages: Mapping[str, PageSpec], allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS) -> Starlette:
