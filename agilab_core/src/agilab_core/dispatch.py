@@ -14,6 +14,11 @@ whatever its transport:
   :meth:`~Results.post`-ed and handed over by :meth:`~Results.deliver`.
 * :meth:`Results.fail`: the failed result of an item the executor could not
   run (its worker died too often, its batch was lost).
+* :meth:`Results.start` and :meth:`Results.wait`: an executor whose workers
+  are threads of its own starts them through its ``Results``; they
+  :meth:`~Results.post` results, ``wait`` hands them to ``on_result`` on the
+  run's thread, and an exception that escapes one of them is raised there
+  (a worker that cannot start the app fails the run with its real cause).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -102,20 +108,40 @@ class SlotQueues:
         self.queues[slot].extendleft(reversed(list(entries)))
 
 
+#: How often :meth:`Results.wait` looks whether its threads are still alive.
+WAIT_POLL_SECONDS = 0.2
+
+
+@attrs.frozen
+class _Raised:
+    """An exception posted by another thread, raised by :meth:`Results.deliver` on the run's thread."""
+
+    error: BaseException
+
+
 class Results:
     """Each item's result to ``on_result`` once, on the thread that made this object (the one that called ``run``).
 
     ``report`` is for that thread; any other thread uses ``post``, and the
     run's thread calls ``deliver`` to hand posted results over. A second
     result for an item already reported is dropped (the first one counts).
+    ``items`` are the run's items (``SlotQueues.items``, or the mapping
+    ``run`` receives); :meth:`fail` names them by their place in it.
+
+    Threads of the executor's own are started with :meth:`start` and waited
+    for with :meth:`wait`; a thread checks :attr:`stopping` between items, set
+    once the run is over (finished, or failed on the run's thread).
     """
 
-    def __init__(self, items: list[WorkItem], on_result: Callable[[ItemResult], None]) -> None:
-        self.items = items
+    def __init__(self, items: Iterable[WorkItem] | Mapping[str, WorkItem], on_result: Callable[[ItemResult], None]) -> None:
+        self.items: list[WorkItem] = list(items.values() if isinstance(items, Mapping) else items)
         self.on_result = on_result
         self.reported: set[str] = set()
+        #: Set when the run is over: threads started by :meth:`start` stop taking items.
+        self.stopping = threading.Event()
         self._thread = threading.get_ident()
-        self._inbox: queue.SimpleQueue[ItemResult] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[ItemResult | _Raised] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
 
     @property
     def total(self) -> int:
@@ -149,22 +175,69 @@ class Results:
         """From any thread: queue ``result`` for :meth:`deliver`."""
         self._inbox.put(result)
 
+    def post_error(self, error: BaseException) -> None:
+        """From any thread: make the run's thread raise ``error`` (at its next :meth:`deliver`), after the results posted before it."""
+        self._inbox.put(_Raised(error))
+
     def deliver(self, timeout: float | None = 0.0) -> int:
         """Report every posted result, waiting up to ``timeout`` seconds (None: forever) for the first one.
 
-        Returns how many results were handed to ``on_result``.
+        Returns how many results were handed to ``on_result``; raises an
+        error posted by :meth:`post_error` when it comes to it.
         """
         try:
             first = self._inbox.get(timeout=timeout) if timeout != 0.0 else self._inbox.get_nowait()
         except queue.Empty:
             return 0
-        delivered = int(self.report(first))
+        delivered = self._hand_over(first)
         while True:
             try:
-                result = self._inbox.get_nowait()
+                posted = self._inbox.get_nowait()
             except queue.Empty:
                 return delivered
-            delivered += self.report(result)
+            delivered += self._hand_over(posted)
+
+    def _hand_over(self, posted: ItemResult | _Raised) -> int:
+        if isinstance(posted, _Raised):
+            raise posted.error
+        return int(self.report(posted))
+
+    def start(self, target: Callable[..., Any], *args: Any, name: str = "agilab-executor") -> threading.Thread:
+        """Run ``target(*args)`` on a new thread; an exception escaping it is raised on the run's thread by :meth:`wait`.
+
+        ``target`` :meth:`post` s its items' results and should return soon
+        after :attr:`stopping` is set.
+        """
+
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # noqa: BLE001 - raised again on the run's thread
+                self.post_error(exc)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def wait(self) -> None:
+        """On the run's thread: hand posted results to ``on_result`` until every item has one or every started thread has ended.
+
+        Raises the first exception that escaped a thread (or :meth:`post_error`),
+        or what ``on_result`` raised. Either way :attr:`stopping` is set and
+        every thread started by :meth:`start` has ended when it returns.
+        Items left without a result are the caller's to report (or the
+        kernel records them as lost).
+        """
+        try:
+            while self.outstanding and any(t.is_alive() for t in self._threads):
+                self.deliver(timeout=WAIT_POLL_SECONDS)
+        finally:
+            self.stopping.set()
+            threads, self._threads = self._threads, []
+            for thread in threads:
+                thread.join()
+        self.deliver()  # what the last threads posted before they ended
 
     def progress(self) -> str:
         """``"12 of 40 items finished"``, for error messages."""

@@ -1,20 +1,28 @@
 """pytest plugin for plugin authors: fixtures, a probe app, the executor conformance suite.
 
 Installed as a ``pytest11`` entry point, so these fixtures exist in any test
-session where ``agilab-core`` is installed:
+session where ``agilab-core`` is installed; every one is named ``agilab_*``,
+so they never shadow nor take the name of another project's fixtures:
 
+* ``agilab_wenv`` (session): a folder for worker venvs shared by the session;
 * ``agilab_home``: a fresh ``$AGILAB_HOME`` in ``tmp_path``;
 * ``agilab_registry``: the installed plugins plus the ``probe`` app;
 * ``agilab_agi``: an :class:`~agilab_core.Agi` bound to that registry.
 
 The ``probe`` app is built for testing executors: each item writes one small
-file, and its args choose items that raise, sleep, or kill their own worker
-process (once, or every time). Executor packages subclass
+file and, with ``trace_dir``, appends a line per attempt to a file of its own
+(so a test counts runs on the worker side); its args choose items that raise,
+sleep, or kill their own worker process (once, or every time), and a worker
+that refuses to start. Executor packages import and subclass
 :class:`ExecutorConformance` to prove they honour the contract::
+
+    from agilab_core.testing import ExecutorConformance
 
     class TestMyExecutor(ExecutorConformance):
         executor = "mine"
         workers = "2"
+
+See ``docs/testing.md``.
 """
 
 from __future__ import annotations
@@ -22,23 +30,35 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
 
-from agilab_core.app import AppSpec, ItemOutput, Manager, Worker, WorkItem
+from agilab_core.app import AppSpec, ItemOutput, ItemResult, Manager, Worker, WorkerContext, WorkItem
 from agilab_core.atomic import atomic_path, sha256_file
 from agilab_core.hookspecs import hookimpl
 
 # -- the probe app ------------------------------------------------------------------
 
+#: What a probe worker started with ``fail_start`` raises.
+PROBE_START_ERROR = "the probe worker refuses to start (fail_start)"
+
 
 @attrs.frozen
 class ProbeArgs:
-    """Args of the probe app: which items misbehave, and how."""
+    """Args of the probe app: which items misbehave, and how.
+
+    ``trace_dir``: each attempt at an item appends a line ``"<pid> <worker
+    id>"`` to ``<trace_dir>/<item id>`` before anything else (so an item that
+    kills its worker is counted too); ``die_once`` then kills only an item's
+    first attempt (``marker_dir``, when given, keeps its own marker files).
+    ``fail_start``: the worker's ``start`` raises :data:`PROBE_START_ERROR`.
+    """
 
     count: int = 8
     fail: list[int] = attrs.field(factory=list)
@@ -47,6 +67,8 @@ class ProbeArgs:
     sleep: float = 0.0
     marker_dir: str = ""
     write: bool = True
+    trace_dir: str = ""
+    fail_start: bool = False
 
 
 class ProbeManager(Manager):
@@ -60,18 +82,21 @@ class ProbeManager(Manager):
 
 
 class ProbeWorker(Worker):
+    def start(self, args: ProbeArgs, ctx: WorkerContext) -> None:
+        if args.fail_start:
+            raise RuntimeError(PROBE_START_ERROR)
+        super().start(args, ctx)
+
     def work(self, item: WorkItem) -> ItemOutput:
         args: ProbeArgs = self.args
         index = item.payload["index"]
+        attempt = self._trace(item) if args.trace_dir else 0
         if args.sleep:
             time.sleep(args.sleep)
         if index in args.die_always:
             os.kill(os.getpid(), signal.SIGKILL)
-        if index in args.die_once:
-            marker = Path(args.marker_dir) / f"died-{index}"
-            if not marker.exists():
-                marker.touch()
-                os.kill(os.getpid(), signal.SIGKILL)
+        if index in args.die_once and self._first_attempt(index, attempt):
+            os.kill(os.getpid(), signal.SIGKILL)
         if index in args.fail:
             raise ValueError(f"probe item {index} fails on purpose")
         files: list[str | Path] = []
@@ -81,6 +106,32 @@ class ProbeWorker(Worker):
                 tmp.write_text(json.dumps({"item": item.id, "worker": self.ctx.worker_id}), encoding="utf-8")
             files.append(target)
         return ItemOutput(rows=1, bytes_in=index, files=files, metrics={"pid": os.getpid(), "threads": os.environ.get("OMP_NUM_THREADS")})
+
+    def _trace(self, item: WorkItem) -> int:
+        """Append this attempt to the item's trace file; return how many attempts it holds now."""
+        path = Path(self.args.trace_dir) / item.id
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()} {self.ctx.worker_id}\n".encode())
+        finally:
+            os.close(fd)
+        return len(path.read_bytes().splitlines())
+
+    def _first_attempt(self, index: int, attempt: int) -> bool:
+        if not self.args.marker_dir:
+            if not attempt:
+                raise ValueError("probe arg die_once needs trace_dir or marker_dir")
+            return attempt == 1
+        marker = Path(self.args.marker_dir) / f"died-{index}"
+        if marker.exists():
+            return False
+        marker.touch()
+        return True
+
+
+def probe_traces(trace_dir: Path) -> dict[str, list[str]]:
+    """The probe's trace files: item id -> one line per attempt at it (``"<pid> <worker id>"``)."""
+    return {p.name: p.read_text(encoding="utf-8").splitlines() for p in sorted(Path(trace_dir).iterdir())}
 
 
 PROBE_APP = AppSpec("probe", ProbeManager, "agilab_core.testing:ProbeWorker", description="executor test app")
@@ -138,45 +189,207 @@ def agilab_agi(agilab_registry: Any) -> Any:
 # -- executor conformance -----------------------------------------------------------------
 
 
+def _kills_worker(test: Callable[..., None]) -> Callable[..., None]:
+    """Mark a conformance test that kills a worker process (deselected for ``in_process`` executors)."""
+    test.kills_worker = True  # type: ignore[attr-defined]
+    return test
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (never skip) the tests that kill a worker, for executors whose items run in the test's own process."""
+    kept, dropped = [], []
+    for item in items:
+        cls = getattr(item, "cls", None)
+        in_process = cls is not None and issubclass(cls, ExecutorConformance) and cls.in_process
+        (dropped if in_process and getattr(getattr(item, "function", None), "kills_worker", False) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@attrs.frozen
+class ProbeRun:
+    """One run of the probe app as a conformance test sees it."""
+
+    result: Any  # RunResult
+    #: Results in the order ``on_result`` received them, and the thread of each call.
+    seen: list[ItemResult]
+    threads: list[int]
+    #: Item id -> one line per attempt, written by the workers themselves.
+    traces: dict[str, list[str]]
+
+    def by_item(self) -> dict[str, ItemResult]:
+        return {r.item_id: r for r in self.result.results}
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads(self.result.manifest.read_text(encoding="utf-8"))
+
+
+def _ids(count: int) -> list[str]:
+    return [f"item-{i:05d}" for i in range(count)]
+
+
 class ExecutorConformance:
-    """The behaviour every executor must show. Subclass with ``executor`` set."""
+    """The behaviour every executor must show: subclass it with ``executor`` set (and ``workers``, ``options``).
 
-    executor: str = ""
-    workers: str = "2"
-    options: dict[str, Any] = {}
+    ``in_process = True`` declares an executor that runs items in the test's
+    own process (``local``, a threads executor): the two tests that kill a
+    worker would kill pytest, so they are deselected (reported as such, never
+    skipped). An executor with worker processes of its own must not set it.
+    """
 
-    def _run(self, agi: Any, **args: Any) -> Any:
-        seen: list[Any] = []
-        result = agi.run("probe", executor=self.executor, workers=self.workers, executor_options=dict(self.options), args=args, on_result=seen.append)
-        return result, seen
+    executor: ClassVar[str] = ""
+    workers: ClassVar[str] = "2"
+    options: ClassVar[dict[str, Any]] = {}
+    in_process: ClassVar[bool] = False
 
-    def test_every_item_runs_once(self, agilab_agi: Any) -> None:
-        result, seen = self._run(agilab_agi, count=23)
-        assert result.status == "ok"
-        assert sorted(r.item_id for r in seen) == [f"item-{i:05d}" for i in range(23)]
-        files = sorted(p.name for p in (result.outputs / "probe").iterdir())
-        assert files == [f"item-{i:05d}.json" for i in range(23)]
+    def probe(self, agi: Any, trace_dir: Path, **args: Any) -> ProbeRun:
+        """Run the probe app on this executor, counting every attempt at an item in ``trace_dir``."""
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        seen: list[ItemResult] = []
+        threads: list[int] = []
 
-    def test_failing_item_fails_alone_with_traceback(self, agilab_agi: Any) -> None:
-        result, _ = self._run(agilab_agi, count=9, fail=[4])
-        assert result.status == "failed"
-        assert result.items == {"total": 9, "ok": 8, "failed": 1}
-        manifest = json.loads(result.manifest.read_text())
-        failed = [r for r in manifest["results"] if r["status"] == "failed"]
+        def on_result(result: ItemResult) -> None:
+            seen.append(result)
+            threads.append(threading.get_ident())
+
+        result = agi.run(
+            "probe", executor=self.executor, workers=self.workers, executor_options=dict(self.options),
+            args={"trace_dir": str(trace_dir), **args}, on_result=on_result,
+        )
+        return ProbeRun(result, seen, threads, probe_traces(trace_dir))
+
+    def _in_process_guard(self) -> None:
+        if self.in_process:
+            pytest.fail(
+                f"{type(self).__name__}.in_process is true: this test kills a worker process, which is the test process here; "
+                "the agilab pytest plugin deselects it (it is disabled in this session: -p no:agilab?)"
+            )
+
+    def test_every_item_runs_exactly_once(self, agilab_agi: Any, tmp_path: Path) -> None:
+        """Counted by the workers, not only by results: an item run twice and reported once fails here."""
+        run = self.probe(agilab_agi, tmp_path / "trace", count=23)
+        assert run.result.status == "ok", run.result.error
+        runs = {item: len(lines) for item, lines in run.traces.items()}
+        assert runs == dict.fromkeys(_ids(23), 1), "items run other than once (by the workers' own count)"
+        assert sorted(r.item_id for r in run.seen) == _ids(23), "on_result did not get exactly one result per item"
+        files = sorted(p.name for p in (run.result.outputs / "probe").iterdir())
+        assert files == [f"{i}.json" for i in _ids(23)]
+
+    def test_results_reach_on_result_on_the_thread_that_called_run(self, agilab_agi: Any, tmp_path: Path) -> None:
+        run = self.probe(agilab_agi, tmp_path / "trace", count=12)
+        assert len(run.threads) == 12
+        others = {t for t in run.threads if t != threading.get_ident()}
+        assert not others, f"on_result was called from {len(others)} other thread(s) than the one that called run()"
+
+    def test_a_failing_item_fails_alone_with_its_message_and_traceback(self, agilab_agi: Any, tmp_path: Path) -> None:
+        run = self.probe(agilab_agi, tmp_path / "trace", count=9, fail=[4])
+        assert run.result.status == "failed"
+        assert run.result.items == {"total": 9, "ok": 8, "failed": 1}
+        failed = [r for r in run.manifest()["results"] if r["status"] == "failed"]
         assert [r["item_id"] for r in failed] == ["item-00004"]
         assert "probe item 4 fails on purpose" in failed[0]["error"]["message"]
         assert "ValueError" in failed[0]["error"]["traceback"]
-        assert not (result.outputs / "probe" / "item-00004.json").exists()
+        assert not (run.result.outputs / "probe" / "item-00004.json").exists()
+        assert len(run.traces["item-00004"]) == 1, "an item that raises is a result, not a reason to run it again"
 
-    def test_outputs_are_hashed_in_the_manifest(self, agilab_agi: Any) -> None:
-        result, _ = self._run(agilab_agi, count=3)
-        manifest = json.loads(result.manifest.read_text())
-        for r in manifest["results"]:
+    def test_a_worker_that_cannot_start_the_app_surfaces_the_real_error(self, agilab_agi: Any, tmp_path: Path) -> None:
+        """The worker's own exception reaches the run's error or every item's error, not only "no result"."""
+        run = self.probe(agilab_agi, tmp_path / "trace", count=4, fail_start=True)
+        assert run.result.status == "failed"
+        assert not any(r.ok for r in run.result.results)
+        items_say = all(r.error is not None and PROBE_START_ERROR in r.error.message for r in run.result.results)
+        run_says = PROBE_START_ERROR in (run.result.error or "")
+        shown = run.result.error or sorted({r.error.message for r in run.result.results if r.error})
+        assert run_says or items_say, f"the worker's start-up error is lost; the run shows {shown}"
+
+    @_kills_worker
+    def test_a_worker_killed_mid_item_is_retried_with_its_attempts(self, agilab_agi: Any, tmp_path: Path) -> None:
+        """``die_once``: the item kills its worker on its first attempt; the executor runs it again and says how often."""
+        self._in_process_guard()
+        run = self.probe(agilab_agi, tmp_path / "trace", count=8, die_once=[3])
+        assert sorted(r.item_id for r in run.seen) == _ids(8), "on_result did not get exactly one result per item"
+        killed = run.by_item()["item-00003"]
+        tried = len(run.traces["item-00003"])
+        assert tried >= 2, "the item that killed its worker was not run again"
+        assert killed.ok, f"the item that killed its worker once failed: {killed.error}"
+        assert killed.attempts == tried, f"result says {killed.attempts} attempt(s), the workers ran the item {tried} time(s)"
+        assert run.result.status == "ok", run.result.error
+
+    @_kills_worker
+    def test_a_worker_killed_every_time_is_reported_with_its_attempts(self, agilab_agi: Any, tmp_path: Path) -> None:
+        """``die_always``: the run ends; the item fails, naming the death, with as many attempts as the workers made."""
+        self._in_process_guard()
+        run = self.probe(agilab_agi, tmp_path / "trace", count=6, die_always=[2])
+        assert run.result.items == {"total": 6, "ok": 5, "failed": 1}
+        killer = run.by_item()["item-00002"]
+        tried = len(run.traces["item-00002"])
+        assert killer.error is not None and killer.error.message, "the item that kills its worker fails without a reason"
+        assert killer.attempts == tried, f"result says {killer.attempts} attempt(s), the workers ran the item {tried} time(s)"
+
+    def test_results_name_the_plans_slots(self, agilab_agi: Any, tmp_path: Path) -> None:
+        """``ItemResult.worker`` is a ``WorkerSlot.id`` of the plan, and the worker was started under that id."""
+        run = self.probe(agilab_agi, tmp_path / "trace", count=12)
+        slots = {s["worker"] for s in run.manifest()["plan"]["slots"]}
+        invented = sorted({r.worker for r in run.result.results} - slots)
+        assert not invented, f"results name slots {invented}, not in the plan's {sorted(slots)}"
+        for r in run.result.results:
+            written = json.loads((run.result.outputs / "probe" / f"{r.item_id}.json").read_text(encoding="utf-8"))
+            assert written["worker"] == r.worker, f"{r.item_id} ran in a worker started as {written['worker']!r}, its result says {r.worker!r}"
+
+    def test_close_is_safe_twice_and_leaves_no_process_or_thread(self, agilab_agi: Any, tmp_path: Path) -> None:
+        """After a run (whose end closes the executor) a second ``close()`` raises nothing; no child process or thread is left.
+
+        A first run warms up what a library starts once per process (thread
+        pools, event loops); the count is taken around a second run.
+        """
+        import psutil
+
+        made: list[Any] = []
+        spec = agilab_agi.registry.executor(self.executor)
+
+        class Watched(spec.executor):  # type: ignore[name-defined,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                made.append(self)
+
+        agilab_agi.registry.executors[self.executor] = attrs.evolve(spec, executor=Watched)
+        self.probe(agilab_agi, tmp_path / "warm-up", count=4)
+        me = psutil.Process()
+        children = {p.pid for p in me.children(recursive=True)}
+        threads = set(threading.enumerate())
+        run = self.probe(agilab_agi, tmp_path / "trace", count=4)
+        assert run.result.status == "ok", run.result.error
+        made[-1].close()  # the run closed it once already
+        left = [p for p in me.children(recursive=True) if p.pid not in children]
+        assert not left, f"close() left child process(es) behind: {[(p.pid, p.name(), p.status()) for p in left]}"
+        new = [t.name for t in threading.enumerate() if t not in threads]
+        assert not new, f"close() left thread(s) behind: {new}"
+
+    def test_options_are_typed_and_bad_ones_refused_in_one_line(self, agilab_agi: Any, tmp_path: Path) -> None:
+        from agilab_core.errors import AgilabError
+
+        config_type = agilab_agi.registry.executor(self.executor).config_type
+        fields = attrs.fields(attrs.resolve_types(config_type))
+        assert all(f.type is not None for f in fields), f"{config_type.__name__}: every option needs a type annotation"
+        bad: list[tuple[dict[str, Any], str]] = [({"no_such_option": 1}, "no_such_option")]
+        typed = next((f for f in fields if f.type in (int, float, bool)), None)
+        if typed is not None:
+            bad.append(({typed.name: "not-a-number"}, typed.name))
+        for options, named in bad:
+            with pytest.raises(AgilabError) as info:
+                agilab_agi.run("probe", executor=self.executor, workers=self.workers, executor_options={**self.options, **options}, args={"count": 1})
+            message = str(info.value)
+            assert "\n" not in message.strip() and named in message, f"option {options} is refused with {message!r}"
+
+    def test_outputs_are_hashed_in_the_manifest(self, agilab_agi: Any, tmp_path: Path) -> None:
+        run = self.probe(agilab_agi, tmp_path / "trace", count=3)
+        for r in run.manifest()["results"]:
             (out,) = r["outputs"]
-            assert out["sha256"] == sha256_file(result.outputs / out["path"])
+            assert out["sha256"] == sha256_file(run.result.outputs / out["path"])
 
-    def test_empty_plan_is_refused(self, agilab_agi: Any) -> None:
+    def test_an_empty_plan_is_refused(self, agilab_agi: Any, tmp_path: Path) -> None:
         from agilab_core.errors import InputError
 
         with pytest.raises(InputError, match="no work items"):
-            self._run(agilab_agi, count=0)
+            self.probe(agilab_agi, tmp_path / "trace", count=0)
