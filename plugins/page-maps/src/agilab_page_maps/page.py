@@ -77,13 +77,13 @@ def payload(tracks: Tracks, chosen: Simplified) -> dict[str, Any]:
     before = np.concatenate(([0], np.cumsum(keep)))
     owner = np.searchsorted(tracks.offsets, tracks.starts, side="right") - 1
     segments: list[list[int]] = [[] for _ in tracks.aircraft]
-    for flight, start in zip(owner.tolist(), before[tracks.starts].tolist()):
+    for flight, start in zip(owner.tolist(), before[tracks.starts].tolist(), strict=True):
         segments[flight].append(start)
     finite = tracks.speed[np.isfinite(tracks.speed)]
     return {
         "flights": [
             {"aircraft": aircraft, "flight": flight, "first": int(before[tracks.offsets[k]]), "count": int(before[tracks.offsets[k + 1]] - before[tracks.offsets[k]]), "segments": segments[k]}
-            for k, (aircraft, flight) in enumerate(zip(tracks.aircraft, tracks.flight))
+            for k, (aircraft, flight) in enumerate(zip(tracks.aircraft, tracks.flight, strict=True))
         ],
         "total": tracks.total,
         "kept": chosen.kept,
