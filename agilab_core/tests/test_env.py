@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 from agilab_core.app import AppSpec, Manager
-from agilab_core.env import AgiEnv, default_home, packaged_settings, resolve_env, seed_settings
+from agilab_core.env import AgiEnv, default_home, resolve_env
 from agilab_core.errors import ConfigError
+from agilab_core.seeded_settings import packaged, seed
+
+
+@attrs.frozen
+class EnvArgs:
+    count: int = 2
+    label: str = "x"
+
+
+class EnvManager(Manager):
+    args_type = EnvArgs
 
 
 def _spec(settings: str | None = "plugin_fixtures:app_settings.toml") -> AppSpec:
-    return AppSpec("envapp", Manager, "plugin_fixtures.good:GoodWorker", settings=settings)
+    return AppSpec("envapp", EnvManager, "plugin_fixtures.good:GoodWorker", settings=settings, version="1.0")
 
 
 def test_home_comes_from_agilab_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -70,9 +82,10 @@ def test_resolve_path_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 def test_settings_are_seeded_from_the_package_on_first_use(tmp_path: Path, fixtures_on_path: Path) -> None:
     env = resolve_env(_spec(), {"home": str(tmp_path)})
-    packaged = (fixtures_on_path / "plugin_fixtures" / "app_settings.toml").read_text(encoding="utf-8")
-    assert env.settings_path.read_text(encoding="utf-8") == packaged
+    text = env.settings_path.read_text(encoding="utf-8")
+    assert 'count = 3\n' in text and 'label = "007"\n' in text  # packaged values apart from the defaults
     assert env.settings().args == {"count": 3, "label": "007"}
+    assert env.settings().seeded is not None and env.settings().seeded.version == "1.0"
     assert [p.name for p in env.settings_path.parent.iterdir()] == ["app_settings.toml"]  # no temp file left
 
 
@@ -83,14 +96,15 @@ def test_user_edits_are_never_overwritten(tmp_path: Path, fixtures_on_path: Path
     assert again.settings().args == {"count": 99}
 
 
-def test_app_without_packaged_settings_gets_no_file(tmp_path: Path) -> None:
+def test_app_without_packaged_settings_gets_its_defaults_as_comments(tmp_path: Path) -> None:
     env = resolve_env(_spec(None), {"home": str(tmp_path)})
-    assert not env.settings_path.exists()
+    text = env.settings_path.read_text(encoding="utf-8")
+    assert "# count = 2\n" in text and '# label = "x"\n' in text
     assert env.settings().args == {}
 
 
 def test_default_resource_name_is_app_settings_toml(fixtures_on_path: Path) -> None:
-    assert "count = 3" in packaged_settings(_spec("plugin_fixtures"))
+    assert packaged(_spec("plugin_fixtures"))["args"]["count"] == 3
 
 
 @pytest.mark.parametrize("settings", ["plugin_fixtures:missing.toml", "no_such_package_xyz:app_settings.toml"])
@@ -98,7 +112,7 @@ def test_missing_packaged_settings_is_a_config_error_naming_the_app(
     tmp_path: Path, fixtures_on_path: Path, settings: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        seed_settings(AgiEnv("envapp", tmp_path), _spec(settings))
+        seed(AgiEnv("envapp", tmp_path).settings_path, _spec(settings))
     assert str(info.value).startswith("app envapp: packaged settings")
     assert repr(settings) in str(info.value)
 

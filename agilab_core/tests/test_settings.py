@@ -194,7 +194,7 @@ def test_unknown_top_level_table_is_refused(tmp_path: Path) -> None:
     path.write_text("[args]\n[clusterr]\nexecutor = 'pool'\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_settings(path)
-    assert str(info.value) == f"{path}: unknown table(s) clusterr (expected args, cluster)"
+    assert str(info.value) == f"{path}: unknown table(s) clusterr (expected args, cluster, seeded)"
 
 
 def test_args_that_is_not_a_table_is_refused(tmp_path: Path) -> None:

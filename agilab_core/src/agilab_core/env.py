@@ -3,28 +3,32 @@
 Home is ``--home`` (``home=``), else ``$AGILAB_HOME``, else ``~/.agilab``. It is
 made absolute once, when the environment is resolved: a relative home is taken
 from the current folder at that moment, so a later ``chdir`` (or a worker
-started elsewhere) still finds the same folder. On first use of an app its packaged
-``app_settings.toml`` is copied to ``<home>/apps/<app>/app_settings.toml``; from
-then on that copy is the user's to edit and the kernel reads overrides from it.
+started elsewhere) still finds the same folder. On first use of an app its
+settings copy ``<home>/apps/<app>/app_settings.toml`` is written from the app's
+defaults, and upgraded when the app's version changes (see
+:mod:`agilab_core.seeded_settings`); the copy is the user's to edit and the
+kernel reads overrides from it. An app's sample data is seeded into
+``<home>/data/<app>`` the first time it resolves a path there (see
+:mod:`agilab_core.sample_data`).
 """
 
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from agilab_core import sample_data, seeded_settings
 from agilab_core.app import AppSpec
-from agilab_core.atomic import atomic_path
 from agilab_core.errors import ConfigError
 from agilab_core.evidence import CAPACITY
 from agilab_core.hookspecs import hookimpl
+from agilab_core.sample_data import SampleData
 from agilab_core.settings import AppSettings, load_settings
 
-SETTINGS_FILE = "app_settings.toml"
+SETTINGS_FILE = seeded_settings.SETTINGS_FILE
 
 
 def absolute_path(value: str | os.PathLike[str], source: str) -> Path:
@@ -77,6 +81,8 @@ class AgiEnv:
 
     app: str
     home: Path
+    #: What ``resolve_path`` seeds into :attr:`sample_data_dir` when a path there is asked for and missing.
+    sample_data: SampleData | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def settings_path(self) -> Path:
@@ -95,6 +101,11 @@ class AgiEnv:
         return self.home / "data"
 
     @property
+    def sample_data_dir(self) -> Path:
+        """``<home>/data/<app>``: where the app's sample data is seeded."""
+        return self.data_dir / self.app
+
+    @property
     def wenv_dir(self) -> Path:
         """Worker venvs: ``$AGILAB_WENV`` if set (content-addressed, so homes may share it), else ``<home>/wenv``."""
         shared = os.environ.get("AGILAB_WENV")
@@ -105,45 +116,27 @@ class AgiEnv:
         return self.home / CAPACITY
 
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
-        """An absolute or ``~`` path as is; a relative one under home."""
+        """An absolute or ``~`` path as is; a relative one under home.
+
+        A path inside :attr:`sample_data_dir` when that folder does not exist
+        yet seeds the app's sample data there first (first use).
+        """
         try:
             path = Path(value).expanduser()
         except RuntimeError:
             raise ConfigError(f"{str(value)!r}: cannot expand {str(value).partition('/')[0]!r} (no such user or no home folder)") from None
-        return path if path.is_absolute() else self.home / path
+        path = path if path.is_absolute() else self.home / path
+        if self.sample_data is not None and Path(os.path.normpath(path)).is_relative_to(self.sample_data_dir):
+            sample_data.seed(self.app, self.sample_data, self.sample_data_dir)
+        return path
 
     def settings(self) -> AppSettings:
         return load_settings(self.settings_path)
 
 
-def packaged_settings(spec: AppSpec) -> str | None:
-    """Text of the app's packaged default settings, or None when it has none."""
-    if not spec.settings:
-        return None
-    package, _, resource = spec.settings.partition(":")
-    try:
-        return resources.files(package).joinpath(resource or SETTINGS_FILE).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
-        raise ConfigError(f"app {spec.name}: packaged settings {spec.settings!r} not found ({exc})") from None
-
-
-def seed_settings(env: AgiEnv, spec: AppSpec) -> None:
-    """Copy the packaged settings into home on first use; never overwrite edits."""
-    if env.settings_path.exists():
-        return
-    text = packaged_settings(spec)
-    if text is None:
-        return
-    try:
-        with atomic_path(env.settings_path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{env.settings_path}: cannot write settings: {exc.strerror}") from None
-
-
 @hookimpl(trylast=True)
 def resolve_env(app: AppSpec, overrides: dict[str, Any]) -> AgiEnv:
     """Default environment: home from ``overrides['home']``, ``$AGILAB_HOME`` or ``~/.agilab``, made absolute."""
-    env = AgiEnv(app=app.name, home=resolve_home(overrides.get("home")))
-    seed_settings(env, app)
+    env = AgiEnv(app=app.name, home=resolve_home(overrides.get("home")), sample_data=app.sample_data)
+    seeded_settings.seed(env.settings_path, app)
     return env

@@ -14,6 +14,7 @@ True})`` is listed by :func:`secret_fields`, so evidence can leave it out.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -272,7 +273,7 @@ def parse_assignments(pairs: list[str] | tuple[str, ...], flag: str, cls: type |
 
 # -- settings files -------------------------------------------------------------
 
-SETTINGS_TABLES = ("args", "cluster")
+SETTINGS_TABLES = ("args", "cluster", "seeded")
 
 
 @attrs.frozen
@@ -286,26 +287,40 @@ class ClusterSettings:
 
 
 @attrs.frozen
+class SeededFrom:
+    """The ``[seeded]`` table: which app, at which version, the home's copy was written for."""
+
+    app: str
+    version: str
+
+
+@attrs.frozen
 class AppSettings:
-    """A parsed settings file: raw ``[args]`` (typed later by the app) and ``[cluster]``."""
+    """A parsed settings file: raw ``[args]`` (typed later by the app), ``[cluster]``, and its ``[seeded]`` record."""
 
     path: Path | None
     args: dict[str, Any]
     cluster: ClusterSettings
+    seeded: SeededFrom | None = None
 
 
-def load_settings(path: Path | None) -> AppSettings:
-    """Read an ``app_settings.toml``; a missing path gives empty settings."""
-    if path is None or not path.exists():
-        return AppSettings(path=path, args={}, cluster=ClusterSettings())
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as builtins; :class:`ConfigError` naming the file (and line) otherwise."""
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_settings(path: Path | None) -> AppSettings:
+    """Read an ``app_settings.toml``; a missing path gives empty settings."""
+    if path is None or not path.exists():
+        return AppSettings(path=path, args={}, cluster=ClusterSettings())
+    data = read_toml(path)
     unknown = sorted(set(data) - set(SETTINGS_TABLES))
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)} (expected {', '.join(SETTINGS_TABLES)})")
@@ -313,7 +328,38 @@ def load_settings(path: Path | None) -> AppSettings:
     if not isinstance(args, dict):
         raise ConfigError(f"{path}: 'args' must be a table")
     cluster = structure(data.get("cluster", {}), ClusterSettings, str(path), path="cluster")
-    return AppSettings(path=path, args=args, cluster=cluster)
+    seeded = structure(data["seeded"], SeededFrom, str(path), path="seeded") if "seeded" in data else None
+    return AppSettings(path=path, args=args, cluster=cluster, seeded=seeded)
+
+
+# -- writing TOML -----------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_key(key: str) -> str:
+    """A TOML key: bare when it can be, else a quoted string."""
+    return key if _BARE_KEY.fullmatch(key) else toml_value(key)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` (builtins from :func:`unstructure`) as a TOML literal; ``ValueError`` when TOML has none (``None``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, str):
+        escaped = json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+        return re.sub(r"[\x7f\x80-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"{_shown(value)} has no TOML form")
 
 
 def build_args(args_type: type[T], settings: AppSettings, overrides: dict[str, Any]) -> T:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from importlib import resources
 
 import pytest
 from agilab_app_flight import FlightArgs
+from agilab_core.seeded_settings import fresh
+
+from agilab_core import load_plugins
 
 
-def test_packaged_settings_are_valid_defaults() -> None:
-    text = resources.files("agilab_app_flight").joinpath("app_settings.toml").read_text(encoding="utf-8")
-    settings = tomllib.loads(text)
-    assert FlightArgs(**settings["args"]) == FlightArgs()
-    assert settings["cluster"]["executor"] == "local"
+def test_the_seeded_settings_show_the_defaults_as_comments_that_uncomment_to_the_defaults() -> None:
+    text = fresh(load_plugins().app("flight"))
+    assert tomllib.loads(text)["args"] == {}  # nothing pinned: the defaults follow upgrades
+    section = text.partition("[args]\n")[2].partition("\n[cluster]")[0]
+    shown = [line[2:].split("  #")[0].strip() for line in section.splitlines() if line.startswith("# ")]
+    args = tomllib.loads("\n".join(line for line in shown if not line.endswith("=")))  # datemin/datemax: unset
+    assert set(args) == {"data_in", "files", "nfile", "output_format", "max_file_mb"}
+    assert FlightArgs(**args) == FlightArgs()
 
 
 @pytest.mark.parametrize(

@@ -59,20 +59,23 @@ def _check_files(_: object, attribute: attrs.Attribute, value: str) -> None:
 class FlightArgs:
     """Which flight files to read, which time window to keep, how to write the result.
 
-    ``data_in`` is resolved under the AGILab home when relative. ``datemin`` is
+    These defaults are the app's only ones: the settings copy seeded into a
+    home shows them as comments (with each field's ``help``) and follows them
+    when the app is upgraded. ``data_in`` is resolved under the AGILab home
+    when relative; its default is where the sample data is seeded. ``datemin`` is
     inclusive; ``datemax`` is inclusive too, and a bare day includes that whole day.
     ``max_file_mb`` (megabytes of 10**6 bytes) refuses any larger input before
     it is read: a flight file is a few MB (a day at 1 Hz is about 5 MB), and a
     worker holds its whole file and frame in memory.
     """
 
-    data_in: str = "data/flight"
-    files: str = attrs.field(default="*.csv", validator=_check_files)
-    nfile: int = attrs.field(default=0, validator=_check_nfile)
-    datemin: str | None = attrs.field(default=None, validator=_check_bound)
-    datemax: str | None = attrs.field(default=None, validator=_check_bound)
-    output_format: str = attrs.field(default="parquet", validator=_check_format)
-    max_file_mb: float = attrs.field(default=256.0, validator=_check_positive)
+    data_in: str = attrs.field(default="data/flight", metadata={"help": "folder of flight CSV files, one flight per file"})
+    files: str = attrs.field(default="*.csv", validator=_check_files, metadata={"help": "glob of the files to read, relative to data_in"})
+    nfile: int = attrs.field(default=0, validator=_check_nfile, metadata={"help": "read only the first N files (sorted); 0 reads them all"})
+    datemin: str | None = attrs.field(default=None, validator=_check_bound, metadata={"help": "keep rows at or after this (YYYY-MM-DD[ HH:MM:SS])"})
+    datemax: str | None = attrs.field(default=None, validator=_check_bound, metadata={"help": "keep rows up to this; a bare day includes all of it"})
+    output_format: str = attrs.field(default="parquet", validator=_check_format, metadata={"help": "parquet | csv"})
+    max_file_mb: float = attrs.field(default=256.0, validator=_check_positive, metadata={"help": "refuse (fail the item) any larger input, before reading it"})
 
     def __attrs_post_init__(self) -> None:
         window = self.window()

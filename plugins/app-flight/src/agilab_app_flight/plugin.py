@@ -2,7 +2,8 @@
 
 The worker (``worker.FlightWorker``) and the modules it is made of are derived
 by the kernel from the sources, without importing them (polars stays out of
-the manager until a run needs it).
+the manager until a run needs it); the settings' defaults are those of
+:class:`FlightArgs`; a fresh home gets the sample of :func:`sample.seed`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ def register_apps() -> list[AppSpec]:
         AppSpec(
             name="flight",
             manager=FlightManager,
-            settings="agilab_app_flight:app_settings.toml",
             description="Flight CSV telemetry to a dataset partitioned by aircraft, with distances and speeds.",
             cython_modules=("agilab_app_flight.distance",),
             worker_requirements=("polars", "numpy"),
+            sample_data="agilab_app_flight.sample:seed",
         )
     ]

@@ -207,6 +207,11 @@ def generate(
     return [path for path, _ in write_flights(out, files, rows, seed, min_rows, max_rows, progress, sparse)]
 
 
+def seed(out: Path) -> None:
+    """The sample a fresh home gets on first use of the app: 8 small flights, under 1 MB."""
+    generate(out, files=8, rows=600, seed=0, min_rows=200, max_rows=1500)
+
+
 def write_flights(
     out: str | Path,
     files: int,

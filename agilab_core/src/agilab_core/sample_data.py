@@ -1,0 +1,87 @@
+"""An app's sample data, seeded into ``<home>/data/<app>`` the first time the app reads from there.
+
+An app declares it with ``AppSpec(sample_data=...)``: a ``"module:function"``
+(or a callable) that writes the sample into the empty folder it is given, or
+a packaged archive ``"package:resource"`` (``.zip``, ``.tar``, ``.tar.gz``,
+``.tgz``). The environment seeds it when the app resolves a path inside
+``<home>/data/<app>`` (its default ``data_in``, say) and that folder does not
+exist: the sample is made in a hidden temporary folder beside it and renamed
+into place, so the folder appears complete or not at all, and existing data
+is never touched. A generator that fails leaves nothing behind and is
+reported in one line naming the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import tarfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from agilab_core.errors import PluginError, one_line
+from agilab_core.task import import_object
+
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+
+SampleData = str | Callable[[Path], Any]
+
+
+def is_archive(source: str) -> bool:
+    return source.partition(":")[2].lower().endswith(ARCHIVES)
+
+
+def seed(app: str, source: SampleData, target: Path) -> bool:
+    """Make ``source`` into ``target`` if it does not exist yet; True when it was seeded (reported in one warning line)."""
+    if target.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f".{target.name}.seeding-{os.getpid()}-{secrets.token_hex(4)}")
+    scratch.mkdir()
+    try:
+        _make(source, scratch)
+        try:
+            os.rename(scratch, target)  # atomic; refused if another process seeded it meanwhile
+        except OSError:
+            if not target.exists():
+                raise
+            return False
+    except Exception as exc:
+        raise PluginError(f"app {app}: sample data {_name(source)} failed: {one_line(exc)}; nothing was seeded into {target}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(scratch)
+    files = [p for p in target.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    warnings.warn(f"agilab: seeded the sample data of app {app} into {target} ({len(files)} files, {size / 1e6:.1f} MB)", stacklevel=3)
+    return True
+
+
+def _name(source: SampleData) -> str:
+    return source if isinstance(source, str) else getattr(source, "__qualname__", repr(source))
+
+
+def _make(source: SampleData, folder: Path) -> None:
+    if callable(source):
+        source(folder)
+    elif is_archive(source):
+        _extract(source, folder)
+    else:
+        import_object(source)(folder)
+
+
+def _extract(source: str, folder: Path) -> None:
+    package, _, resource = source.partition(":")
+    with resources.as_file(resources.files(package).joinpath(resource)) as archive:
+        if resource.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(folder)  # names are made relative and '..'-free by zipfile
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(folder, filter="data")  # no links out, no absolute paths, no devices

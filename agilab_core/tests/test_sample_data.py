@@ -1,0 +1,124 @@
+"""An app's sample data is seeded into ``<home>/data/<app>`` on first use: whole or not at all, never over user data."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+from agilab_core.app import AppSpec
+from agilab_core.env import AgiEnv, resolve_env
+from agilab_core.errors import PluginError
+from agilab_core.sample_data import seed
+from agilab_core.testing import ProbeManager
+
+AGILAB = [sys.executable, "-c", "from agilab_core.cli import main; main()"]
+
+
+def _two_files(folder: Path) -> None:
+    (folder / "a.csv").write_text("x\n1\n", encoding="utf-8")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "b.csv").write_text("x\n2\n", encoding="utf-8")
+
+
+def _env(tmp_path: Path, source) -> AgiEnv:
+    spec = AppSpec("sampled", ProbeManager, "agilab_core.testing:ProbeWorker", sample_data=source, version="1")
+    return resolve_env(spec, {"home": str(tmp_path / "home")})
+
+
+def test_resolving_a_path_in_the_app_data_folder_seeds_it_once_and_says_so(tmp_path: Path) -> None:
+    env = _env(tmp_path, _two_files)
+    assert not env.sample_data_dir.exists()  # resolving the environment alone seeds nothing
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert env.resolve_path("data/sampled") == env.sample_data_dir
+    assert [str(w.message) for w in caught] == [f"agilab: seeded the sample data of app sampled into {env.sample_data_dir} (2 files, 0.0 MB)"]
+    assert (env.sample_data_dir / "sub" / "b.csv").read_text() == "x\n2\n"
+    assert sorted(p.name for p in env.data_dir.iterdir()) == ["sampled"]  # no scratch folder left
+
+
+def test_paths_elsewhere_seed_nothing(tmp_path: Path) -> None:
+    env = _env(tmp_path, _two_files)
+    env.resolve_path("data/other")
+    env.resolve_path(tmp_path / "mine")
+    assert not env.data_dir.exists()
+
+
+def test_existing_data_is_never_touched(tmp_path: Path) -> None:
+    env = _env(tmp_path, _two_files)
+    env.sample_data_dir.mkdir(parents=True)
+    (env.sample_data_dir / "mine.csv").write_text("mine", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no seeding line either
+        env.resolve_path("data/sampled/sub")
+    assert [p.name for p in env.sample_data_dir.iterdir()] == ["mine.csv"]
+
+
+def _half_then_fail(folder: Path) -> None:
+    (folder / "first.csv").write_text("half", encoding="utf-8")
+    raise OSError("disk full")
+
+
+def test_a_generator_that_raises_leaves_nothing_and_names_the_app(tmp_path: Path) -> None:
+    env = _env(tmp_path, _half_then_fail)
+    with pytest.raises(PluginError) as info:
+        env.resolve_path("data/sampled")
+    assert str(info.value) == f"app sampled: sample data _half_then_fail failed: disk full; nothing was seeded into {env.sample_data_dir}"
+    assert list(env.data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_a_packaged_archive_is_extracted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    name = f"sample_bundle_{kind.replace('.', '_')}"
+    package = tmp_path / "pkgs" / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    archive = package / f"sample.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("flights/a.csv", "x\n1\n")
+    else:
+        with tarfile.open(archive, "w:gz") as tf:
+            data = b"x\n1\n"
+            info = tarfile.TarInfo("flights/a.csv")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    target = tmp_path / "home" / "data" / "bundled"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert seed("bundled", f"{name}:sample.{kind}", target)
+    assert (target / "flights" / "a.csv").read_text() == "x\n1\n"
+
+
+def test_a_tar_that_escapes_its_folder_is_refused_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "pkgs" / "evil_bundle_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    with tarfile.open(package / "sample.tar", "w") as tf:
+        info = tarfile.TarInfo("../../escaped.csv")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    target = tmp_path / "home" / "data" / "evil"
+    with pytest.raises(PluginError, match=r"^app evil: sample data evil_bundle_pkg:sample.tar failed: .*nothing was seeded"):
+        seed("evil", "evil_bundle_pkg:sample.tar", target)
+    assert not (tmp_path / "escaped.csv").exists() and not (tmp_path / "home" / "escaped.csv").exists()
+    assert list(target.parent.iterdir()) == []
+
+
+def test_flight_runs_in_a_fresh_home_with_no_prior_step(tmp_path: Path) -> None:
+    home = tmp_path / "fresh-home"
+    env = {**os.environ, "AGILAB_HOME": str(home)}
+    done = subprocess.run([*AGILAB, "run", "flight"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"warning: seeded the sample data of app flight into {home / 'data' / 'flight'} (8 files," in done.stderr
+    assert "8/8 items ok" in done.stdout
+    again = subprocess.run([*AGILAB, "run", "flight"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "seeded" not in again.stderr
