@@ -23,9 +23,9 @@ EPOCH = dt.datetime(2021, 1, 1)
 
 @pytest.fixture(scope="session")
 def flight_run(tmp_path_factory: pytest.TempPathFactory) -> RunRecord:
-    """A finished run of the flight app over 6 generated flights, made by ``agilab run`` in a fresh home."""
+    """A finished run of the flight app over 8 generated flights, made by ``agilab run`` in a fresh home."""
     home = tmp_path_factory.mktemp("maps-home")
-    generate(home / "data" / "flight", files=6, rows=900, seed=3)
+    generate(home / "data" / "flight", files=8, rows=2500, seed=3)
     env = {**os.environ, "AGILAB_HOME": str(home)}
     done = subprocess.run([str(Path(sys.executable).with_name("agilab")), "run", "flight", "--executor", "local"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
