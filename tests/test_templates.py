@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -94,6 +95,13 @@ class Venv:
         return rows[0]
 
 
+def clean_copy(folder: Path, into: Path) -> Path:
+    """A copy of a package folder without build leftovers: building in the tree would write into it
+    and put files removed since the last build (still in its ``build/``) into the wheel."""
+    leftovers = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis")
+    return Path(shutil.copytree(folder, into / folder.name, ignore=leftovers))
+
+
 def conformance_tests(in_process: bool) -> set[str]:
     """The kernel's conformance tests an executor runs (those killing a worker are deselected in process)."""
     from agilab_core.testing import ExecutorConformance
@@ -108,7 +116,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
     made = Venv(work / "venv", work, work / "wenv")
     done = made.run(_uv(), "venv", "--quiet", "--python", sys.executable, made.path)
     assert done.returncode == 0, done.stderr
-    made.install(*(REPO / p for p in FROM_REPO), *TEST_TOOLS)
+    made.install(*(clean_copy(REPO / p, work / "sources") for p in FROM_REPO), *TEST_TOOLS)
     yield made
 
 

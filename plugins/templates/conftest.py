@@ -1,3 +1,4 @@
-"""The templates are Jinja text (their test files render to tests of new projects): never collected here."""
+"""The templates are Jinja text (their test files render to tests of new projects): never collected here,
+nor their copies in a build folder."""
 
-collect_ignore = ["src"]
+collect_ignore = ["src", "build"]
