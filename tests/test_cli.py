@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -567,3 +568,35 @@ def test_a_binary_settings_file_is_one_line_naming_the_file(home):
     for command in ("plan", "run", "install"):
         line = one_line_error(agilab(command, "flight", home=home, check=2))
         assert str(settings) in line
+
+
+# -- pages: view, pages, plugin commands ---------------------------------------------------------
+
+
+def test_view_maps_writes_the_newest_flight_run_s_map_and_pages_lists_it(home, flights, tmp_path):
+    first = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    second = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    written = agilab("view", "maps", home=home, check=0)
+    path = Path(written.stdout.strip())
+    assert path == home / "runs" / "flight" / second["run_id"] / "views" / "maps.html"
+    html = path.read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and second["run_id"] in html
+    assert not re.search(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing loaded from elsewhere
+    out = tmp_path / "first.html"
+    data = json.loads(agilab("view", "maps", first["run_id"], "--out", str(out), "--json", home=home, check=0).stdout)
+    assert data["run_id"] == first["run_id"] and data["path"] == str(out) and first["run_id"] in out.read_text()
+    assert Path(data["view"]).is_file()
+    pages = {r["name"]: r for r in json.loads(agilab("pages", "--json", home=home, check=0).stdout)}
+    assert pages["maps"]["apps"] == ["flight"] and pages["maps"]["shows"] == ["flight"]
+    plugins = {(r["name"], r["kind"]): r for r in json.loads(agilab("plugins", "--json", home=home, check=0).stdout)}
+    assert plugins[("maps", "page")]["status"] == "loaded"
+    assert plugins[("ui", "command")]["distribution"] == "agilab-ui" and plugins[("ui", "command")]["status"] == "loaded"
+
+
+def test_view_mistakes_are_one_line_exit_2(home, flights, tmp_path):
+    assert "no run under" in one_line_error(agilab("view", "maps", home=home, check=2))
+    run = json.loads(agilab("run", "flight", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
+    assert one_line_error(agilab("view", "nosuchpage", home=home, check=2)).startswith("error: unknown page 'nosuchpage'")
+    assert one_line_error(agilab("view", "maps", "nosuchrun", home=home, check=2)).startswith("error: no run 'nosuchrun'")
+    line = one_line_error(agilab("view", "maps", run["run_id"], "--out", str(tmp_path), home=home, check=2))
+    assert line == f"error: --out {tmp_path}: is a folder; give a file name"
