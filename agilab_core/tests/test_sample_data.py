@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import tarfile
 import warnings
 import zipfile
@@ -17,9 +14,6 @@ from agilab_core.env import AgiEnv, resolve_env
 from agilab_core.errors import PluginError
 from agilab_core.sample_data import seed
 from agilab_core.testing import ProbeManager
-
-AGILAB = [sys.executable, "-c", "from agilab_core.cli import main; main()"]
-
 
 def _two_files(folder: Path) -> None:
     (folder / "a.csv").write_text("x\n1\n", encoding="utf-8")
@@ -111,14 +105,3 @@ def test_a_tar_that_escapes_its_folder_is_refused_and_leaves_nothing(tmp_path: P
         seed("evil", "evil_bundle_pkg:sample.tar", target)
     assert not (tmp_path / "escaped.csv").exists() and not (tmp_path / "home" / "escaped.csv").exists()
     assert list(target.parent.iterdir()) == []
-
-
-def test_flight_runs_in_a_fresh_home_with_no_prior_step(tmp_path: Path) -> None:
-    home = tmp_path / "fresh-home"
-    env = {**os.environ, "AGILAB_HOME": str(home)}
-    done = subprocess.run([*AGILAB, "run", "flight"], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    assert f"warning: seeded the sample data of app flight into {home / 'data' / 'flight'} (8 files," in done.stderr
-    assert "8/8 items ok" in done.stdout
-    again = subprocess.run([*AGILAB, "run", "flight"], capture_output=True, text=True, env=env)
-    assert again.returncode == 0 and "seeded" not in again.stderr
