@@ -15,6 +15,7 @@ from agilab_core.errors import PluginError
 from agilab_core.sample_data import seed
 from agilab_core.testing import ProbeManager
 
+
 def _two_files(folder: Path) -> None:
     (folder / "a.csv").write_text("x\n1\n", encoding="utf-8")
     (folder / "sub").mkdir()

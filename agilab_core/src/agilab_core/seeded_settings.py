@@ -111,7 +111,7 @@ def defaults(spec: AppSpec) -> dict[str, Any]:
 
 
 def _default(field: attrs.Attribute) -> Any:
-    default = field.default
+    default: Any = field.default
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
         if default.takes_self:
             return attrs.NOTHING
