@@ -127,3 +127,15 @@ def test_an_output_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("", encoding="utf-8")
     done = agilab_new("app", "anywhere", "--output-dir", str(tmp_path / "file" / "sub"), cwd=tmp_path)
     assert done.returncode == 2 and "cannot create it" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_folder_name_too_long_is_one_line(tmp_path: Path) -> None:
+    done = agilab_new("app", "anywhere", "--output-dir", str(tmp_path / ("d" * 300)), cwd=tmp_path)
+    assert done.returncode == 2 and "name too long" in done.stderr.lower() and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
+    done = agilab_new("page", "evil\x1b[2J", "--output-dir", str(tmp_path / "out\x1b[31m"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\\x1b" in done.stdout
+    assert (tmp_path / "out\x1b[31m" / "page-evil-2j").is_dir()

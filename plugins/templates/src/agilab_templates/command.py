@@ -16,9 +16,10 @@ from typing import Any
 
 import click
 from agilab_core import UsageError, hookimpl
+from agilab_core.cli import plain
 
 from agilab_templates.names import KINDS, PluginNames
-from agilab_templates.render import DATAFRAMES, project_dir, render
+from agilab_templates.render import DATAFRAMES, check_free, project_dir, render
 
 GROUP = "agilab"
 
@@ -55,9 +56,7 @@ def create(kind: str, text: str, output_dir: Path, dataframe: str | None) -> dic
     names = PluginNames.of(kind, text)
     if dataframe is not None and kind != "app":
         raise UsageError(f"--dataframe is for apps; a {kind} has no dataframe library")
-    target = project_dir(names, output_dir)
-    if target.exists() or target.is_symlink():
-        raise UsageError(f"{target} already exists; choose another NAME or --output-dir")
+    check_free(project_dir(names, output_dir))
     problem = clash(names)
     if problem:
         raise UsageError(f"NAME {text!r}: {problem}; choose another NAME")
@@ -96,10 +95,10 @@ def new(kind: str, name: str, output_dir: Path, dataframe: str | None, as_json: 
         click.echo(json.dumps(done, indent=2))
         return
     if done["normalised"]:
-        click.echo(f"NAME {name!r} becomes the {kind} name {done['name']!r}")
-    click.echo(f"created {kind} {done['name']!r} in {done['path']} ({done['distribution']}, import {done['package']})")
+        click.echo(f"NAME {plain(repr(name))} becomes the {kind} name {done['name']!r}")
+    click.echo(f"created {kind} {done['name']!r} in {plain(done['path'])} ({done['distribution']}, import {done['package']})")
     for step in done["next"]:
-        click.echo(f"next: {step}")
+        click.echo(f"next: {plain(step)}")
 
 
 @hookimpl

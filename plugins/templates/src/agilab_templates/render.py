@@ -30,6 +30,16 @@ def project_dir(names: PluginNames, output_dir: Path) -> Path:
     return output_dir / names.folder
 
 
+def check_free(target: Path) -> None:
+    """Refuse (one line) a project folder that exists already or cannot be looked at (a name too long...)."""
+    try:
+        taken = target.exists() or target.is_symlink()
+    except OSError as exc:
+        raise UsageError(f"--output-dir {target.parent}: {exc.strerror or one_line(exc)}") from None
+    if taken:
+        raise UsageError(f"{target} already exists; choose another NAME or --output-dir")
+
+
 def render(names: PluginNames, output_dir: Path, answers: dict[str, Any] | None = None) -> Path:
     """Render ``names.kind``'s template into ``output_dir/<kind>-<name>``; return that folder.
 
@@ -41,8 +51,7 @@ def render(names: PluginNames, output_dir: Path, answers: dict[str, Any] | None 
 
     template = template_dir(names.kind)
     target = project_dir(names, output_dir)
-    if target.exists() or target.is_symlink():
-        raise UsageError(f"{target} already exists; choose another NAME or --output-dir")
+    check_free(target)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
