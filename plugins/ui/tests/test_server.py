@@ -7,6 +7,7 @@ needs the repository's ``maps`` page plugin (``make install`` installs it).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agilab_core.evidence import manager_identity
+from playwright.sync_api import expect
+
+from .conftest import item, make_run
 
 AGILAB = str(Path(sys.executable).with_name("agilab"))
 
@@ -122,3 +127,28 @@ def test_the_browser_lists_a_run_opens_its_detail_and_its_map(server: str, fligh
         assert all(r.startswith(server) for r in requests), [r for r in requests if not r.startswith(server)]
     finally:
         context.close()
+
+
+def test_a_live_run_s_page_follows_its_journal_and_reloads_when_it_ends(tmp_path: Path, chromium_browser):
+    plan = {"slots": [{"worker": "localhost/0", "host": "localhost", "items": ["a.csv", "b.csv", "c.csv"]}]}
+    run_dir = make_run(tmp_path / "runs", "alpha", "live", [item("a.csv")], status="running", manager=manager_identity(), plan=plan)
+    proc, url = start(tmp_path)
+    context = chromium_browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url + "runs/alpha/live")
+        summary = page.locator("section.summary")
+        assert summary.locator("[data-field=ok]").inner_text() == "1"
+        assert summary.locator("[data-field=total]").inner_text() == "3"
+        with (run_dir / "items.jsonl").open("a") as journal:
+            journal.write(json.dumps(item("b.csv")) + "\n")
+        expect(summary.locator("[data-field=ok]")).to_have_text("2", timeout=30_000)
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest.update(status="ok", items={"total": 3, "ok": 3, "failed": 0}, results=[item("a.csv"), item("b.csv"), item("c.csv")])
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+        expect(page.locator("section.summary .badge")).to_have_text("ok", timeout=30_000)
+        assert page.locator("section.summary progress").count() == 0  # reloaded: a finished run has no progress bar
+        assert page.locator("section.items tbody tr").count() == 3
+    finally:
+        context.close()
+        stop(proc)
