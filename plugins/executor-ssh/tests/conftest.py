@@ -49,12 +49,12 @@ def no_host_processes_left(ssh_hosts: list[SshHost]) -> Iterator[list[SshHost]]:
     """
     keys = [host.host_key for host in ssh_hosts]
     yield ssh_hosts
-    left = wait_for_no_processes(ssh_hosts)
+    left = describe(wait_for_no_processes(ssh_hosts))
     for host, key in zip(ssh_hosts, keys, strict=True):
         if left or not host.running or host.host_key is not key:
             host.host_key = key
             host.restart()
-    assert not left, f"processes left on the hosts: {describe(left)}"
+    assert not left, f"processes left on the hosts: {left}"
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ class SshHost:
         for process in psutil.process_iter(["username", "status"]):
             if process.info["username"] == self.user and process.info["status"] != psutil.STATUS_ZOMBIE:
                 found.append(process)
-        return found
+        return [p for p in found if _alive(p)]  # one that exited meanwhile is a zombie now, or gone
 
     # -- life cycle ----------------------------------------------------------
 
@@ -190,7 +190,7 @@ class SshHost:
             for process in victims:
                 with contextlib.suppress(psutil.Error):
                     process.send_signal(signal.SIGKILL)
-            subprocess.run(["pkill", "-KILL", "-u", self.user], capture_output=True)
+            subprocess.run(["pkill", "-KILL", "-u", self.user], capture_output=True, env={"PATH": _SYSTEM_PATH})
             if self._process is not None:
                 self._process.wait()
             if self._gone(victims):
@@ -324,7 +324,7 @@ def sweep_stale_hosts() -> list[str]:
             with contextlib.suppress(psutil.Error, TypeError):
                 if process.info["name"] == "sshd" and any(account.pw_name in part for part in process.info["cmdline"]):
                     process.kill()  # the listener: its command line names its config, in a folder named after the user
-        subprocess.run(["pkill", "-KILL", "-u", account.pw_name], capture_output=True)
+        subprocess.run(["pkill", "-KILL", "-u", account.pw_name], capture_output=True, env={"PATH": _SYSTEM_PATH})
         remove_user(account.pw_name)
         removed.append(account.pw_name)
     return removed
@@ -335,7 +335,10 @@ def describe(processes: Iterable[psutil.Process]) -> list[str]:
     lines = []
     for process in processes:
         try:
-            lines.append(f"{process.pid} {' '.join(process.cmdline()) or process.name()}")
+            with process.oneshot():
+                lines.append(
+                    f"{process.pid} ({process.status()}, parent {process.ppid()}) {' '.join(process.cmdline()) or process.name()}"
+                )
         except psutil.Error:
             lines.append(f"{process.pid} (gone)")
     return lines
@@ -349,7 +352,7 @@ def wait_for_no_processes(hosts: Iterable[SshHost]) -> list[psutil.Process]:
         left = [p for host in hosts for p in host.processes()]
         if not left or time.monotonic() > deadline:
             return left
-        psutil.wait_procs(left, timeout=0.2)
+        time.sleep(0.1)  # psutil.wait_procs would wait for zombies that only their parent can reap
 
 
 def _alive(process: psutil.Process) -> bool:

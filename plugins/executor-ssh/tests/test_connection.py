@@ -1,0 +1,461 @@
+"""Connecting to real OpenSSH hosts: host-key policies, refusals named in one line, commands that arrive exactly as written."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+from agilab_executor_ssh.connection import (
+    MAX_SESSIONS,
+    AuthRefused,
+    ConnectionOptions,
+    HostKeyRefused,
+    HostUnreachable,
+    RemoteCommandFailed,
+    connect,
+    link_destination,
+    open_session,
+    remote_command,
+    run_remote,
+    session_slot,
+)
+from agilab_executor_ssh.hostkeys import pinned_hosts_path
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agilab_core import AgilabError, ConfigError
+
+from .sshd import SshHost, free_port, known_hosts_text, new_client_key
+
+#: Characters shells treat specially, and what file names and values really contain.
+HOSTILE = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "a b",
+            "'",
+            '"',
+            "it's",
+            '"; rm -rf ~; "',
+            "$(id)",
+            "`id`",
+            "$HOME",
+            "a\nb",
+            "\t",
+            "\\",
+            "*",
+            "-n",
+            "--",
+            "é ü 雪 🚀",
+            "a=b",
+            "!",
+            "#x",
+            "~",
+            "{a,b}",
+            ">out",
+            "|",
+            "&",
+        ]
+    ),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=20),
+)
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``$HOME`` of the test's own (no ``~/.ssh`` of the machine's user) and no ssh-agent: what connects is what the test sets."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AGILAB_HOME", str(tmp_path / "agilab"))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    return home
+
+
+def trusting(tmp_path: Path, *hosts: SshHost, **extra) -> ConnectionOptions:
+    """Options that log in with the manager's key and trust exactly ``hosts``' current keys."""
+    known = tmp_path / "known_hosts"
+    known.write_text(known_hosts_text(hosts))
+    return ConnectionOptions(client_keys=[hosts[0].client_key] if hosts else [], known_hosts=known, connect_timeout=20, **extra)
+
+
+def attempt(host: SshHost, options: ConnectionOptions, home: Path, user: str | None = None) -> str:
+    """Connect, run ``id -un`` and return its output; a failure propagates."""
+
+    async def go() -> str:
+        conn = await connect(host.address, host.port, user or host.user, options, home=home)
+        try:
+            return (await run_remote(conn, ["id", "-un"])).stdout.strip()
+        finally:
+            conn.close()
+            await conn.wait_closed()
+
+    return asyncio.run(go())
+
+
+def refusal(
+    error_type: type[AgilabError], host: str, port: int, options: ConnectionOptions, home: Path, user: str = "nobody"
+) -> AgilabError:
+    """The error a failing :func:`connect` raises, checked to be one line with exit code 2."""
+    with pytest.raises(error_type) as caught:
+        asyncio.run(connect(host, port, user, options, home=home))
+    message = str(caught.value)
+    assert "\n" not in message and message.strip() == message
+    assert caught.value.exit_code == 2
+    return caught.value
+
+
+# -- connecting --------------------------------------------------------------
+
+
+def test_connects_to_both_hosts_as_their_users(no_host_processes_left, tmp_path):
+    hosts = no_host_processes_left
+    options = trusting(tmp_path, *hosts)
+    assert [attempt(h, options, tmp_path) for h in hosts] == [h.user for h in hosts]
+    assert not pinned_hosts_path(tmp_path).exists()  # trusted keys are not copied anywhere
+
+
+def test_strict_refuses_an_unknown_host_key_showing_its_fingerprint(no_host_processes_left, tmp_path):
+    host = no_host_processes_left[0]
+    options = trusting(tmp_path)  # an empty known_hosts file
+    options = ConnectionOptions(client_keys=[host.client_key], known_hosts=options.known_hosts)
+    error = refusal(HostKeyRefused, host.address, host.port, options, tmp_path, host.user)
+    assert isinstance(error, ConfigError)
+    assert str(error).startswith(f"{host.destination}: unknown host key {host.fingerprint} (ssh-ed25519)")
+    assert "host_key_policy=accept-new" in str(error)
+    assert str(pinned_hosts_path(tmp_path)) in str(error)
+    assert not pinned_hosts_path(tmp_path).exists()
+
+
+def test_accept_new_pins_the_key_then_refuses_it_changed(spare_ssh_host, tmp_path):
+    host = spare_ssh_host()
+    pins = pinned_hosts_path(tmp_path)
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    accept_new = ConnectionOptions(client_keys=[host.client_key], known_hosts=empty, host_key_policy="accept-new")
+    strict = ConnectionOptions(client_keys=[host.client_key], known_hosts=empty)
+
+    assert attempt(host, accept_new, tmp_path) == host.user
+    assert pins.read_text() == f"{host.known_hosts_line}\n"
+    assert attempt(host, strict, tmp_path) == host.user  # pinned keys are trusted under strict too
+    assert attempt(host, accept_new, tmp_path) == host.user
+    assert pins.read_text() == f"{host.known_hosts_line}\n"  # pinned once
+
+    old = host.fingerprint
+    host.restart(new_host_key=True)
+    for options in (accept_new, strict):
+        error = refusal(HostKeyRefused, host.address, host.port, options, tmp_path, host.user)
+        assert str(error).startswith(f"{host.destination}: host key changed: it presents {host.fingerprint} (ssh-ed25519)")
+        assert f"trust {old};" in str(error)
+    assert host.fingerprint not in pins.read_text() and pins.read_text().count("\n") == 1
+
+
+def test_a_key_changed_against_the_users_known_hosts_is_refused_under_accept_new(spare_ssh_host, tmp_path):
+    host = spare_ssh_host()
+    options = trusting(tmp_path, host, host_key_policy="accept-new")
+    host.restart(new_host_key=True)
+    error = refusal(HostKeyRefused, host.address, host.port, options, tmp_path, host.user)
+    assert "host key changed" in str(error)
+    assert not pinned_hosts_path(tmp_path).exists()
+
+
+def test_a_wrong_user_key_is_refused_naming_the_key(no_host_processes_left, tmp_path):
+    host = no_host_processes_left[0]
+    stranger = new_client_key(tmp_path, "stranger")
+    options = ConnectionOptions(client_keys=[stranger], known_hosts=trusting(tmp_path, host).known_hosts)
+    error = refusal(AuthRefused, host.address, host.port, options, tmp_path, host.user)
+    assert str(error).startswith(f"{host.destination}: authentication refused")
+    assert str(stranger) in str(error)
+
+
+def test_a_user_the_host_does_not_know_is_refused(no_host_processes_left, tmp_path):
+    host = no_host_processes_left[0]
+    other = no_host_processes_left[1].user  # a real user, but not one this sshd lets in
+    error = refusal(AuthRefused, host.address, host.port, trusting(tmp_path, host), tmp_path, other)
+    assert str(error).startswith(f"{other}@{host.address}:{host.port}: authentication refused")
+
+
+def test_connection_refused_on_a_closed_port(tmp_path):
+    port = free_port("127.0.0.1")
+    error = refusal(HostUnreachable, "127.0.0.1", port, ConnectionOptions(), tmp_path)
+    assert str(error) == f"nobody@127.0.0.1:{port}: connection refused (nothing listens on that port)"
+
+
+def test_a_host_that_accepts_tcp_but_never_speaks_ssh_times_out(tmp_path):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)  # the kernel completes the TCP handshake; nothing ever answers
+        port = silent.getsockname()[1]
+        error = refusal(HostUnreachable, "127.0.0.1", port, ConnectionOptions(connect_timeout=0.5), tmp_path)
+    assert str(error).startswith(f"nobody@127.0.0.1:{port}: no SSH answer within 0.5s")
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        # glibc refuses a name with a space before asking any DNS server: a resolution failure without network
+        ("lab host", "cannot resolve host name 'lab host'"),
+        ("lab..example", "'lab..example' is not a valid host name"),
+    ],
+)
+def test_a_host_name_that_does_not_resolve(tmp_path, name, cause):
+    error = refusal(HostUnreachable, name, 22, ConnectionOptions(), tmp_path)
+    assert str(error).startswith(f"nobody@{name}:22: {cause}")
+
+
+def test_ssh_config_aliases_and_identity_files_are_honoured(no_host_processes_left, tmp_path, own_home):
+    host = no_host_processes_left[1]
+    (own_home / ".ssh").mkdir(mode=0o700)
+    (own_home / ".ssh" / "config").write_text(
+        f"Host lab3\n  HostName {host.address}\n  Port {host.port}\n  User {host.user}\n  IdentityFile {host.client_key}\n"
+    )
+    (own_home / ".ssh" / "known_hosts").write_text(known_hosts_text([host]))
+
+    async def go() -> tuple[str, str]:
+        conn = await connect("lab3", home=tmp_path)
+        try:
+            return link_destination(conn), (await run_remote(conn, ["id", "-un"])).stdout.strip()
+        finally:
+            conn.close()
+
+    assert asyncio.run(go()) == (f"{host.user}@lab3:{host.port}", host.user)
+
+
+def test_ssh_agent_keys_are_offered(no_host_processes_left, tmp_path, monkeypatch, debian_command):
+    host = no_host_processes_left[0]
+    agent, add = debian_command("ssh-agent", "openssh-client"), debian_command("ssh-add", "openssh-client")
+    sock = tmp_path / "agent.sock"
+    process = subprocess.Popen([str(agent), "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(400):  # until the agent listens (ssh-add exits 2 while it cannot reach it)
+            added = subprocess.run(
+                [str(add), str(host.client_key)], env={"SSH_AUTH_SOCK": str(sock)}, capture_output=True, text=True
+            )
+            if added.returncode != 2 or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert added.returncode == 0, added.stderr
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        options = ConnectionOptions(known_hosts=trusting(tmp_path, host).known_hosts)  # no key file: the agent's only
+        assert attempt(host, options, tmp_path) == host.user
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640])
+def test_a_client_key_others_can_read_is_refused(tmp_path, mode):
+    key = new_client_key(tmp_path)
+    key.chmod(mode)
+    error = refusal(ConfigError, "127.0.0.1", 22, ConnectionOptions(client_keys=[key]), tmp_path)
+    assert str(error) == f"client key {key}: readable by other users (mode {mode:04o}); run chmod 600 {key}"
+
+
+def test_options_are_checked_in_one_line():
+    for bad, message in [
+        ({"host_key_policy": "yes"}, "host_key_policy must be one of strict, accept-new, got 'yes'"),
+        ({"connect_timeout": 0}, "connect_timeout must be > 0 and <= 3600, got 0"),
+        ({"keepalive": -1}, "keepalive must be >= 0 and <= 3600, got -1"),
+    ]:
+        with pytest.raises(ValueError) as caught:
+            ConnectionOptions(**bad)
+        assert str(caught.value) == message
+
+
+# -- secrets -----------------------------------------------------------------
+
+
+def test_no_key_material_or_passphrase_in_errors_or_logs(no_host_processes_left, tmp_path, caplog):
+    host = no_host_processes_left[0]
+    passphrase = "correct horse battery staple 7391"
+    secret_key = asyncssh.generate_private_key("ssh-ed25519")
+    encrypted = write_private_key_encrypted(secret_key, tmp_path / "encrypted", passphrase)
+    stranger = new_client_key(tmp_path, "stranger")
+    secrets = [passphrase, *key_material(encrypted), *key_material(stranger), *key_material(host.client_key)]
+    known = trusting(tmp_path, host).known_hosts
+    messages = []
+    caplog.set_level(logging.DEBUG)
+    asyncssh.set_debug_level(2)
+    try:
+        for options in [
+            ConnectionOptions(client_keys=[encrypted], known_hosts=known),
+            ConnectionOptions(client_keys=[stranger], known_hosts=known),
+            ConnectionOptions(client_keys=[host.client_key], known_hosts=tmp_path / "empty"),
+        ]:
+            if not options.known_hosts.exists():
+                options.known_hosts.write_text("")
+            with pytest.raises(AgilabError) as caught:
+                asyncio.run(connect(host.address, host.port, host.user, options, home=tmp_path))
+            messages.append(str(caught.value))
+        assert attempt(host, trusting(tmp_path, host), tmp_path) == host.user
+    finally:
+        asyncssh.set_debug_level(1)
+    assert "encrypted; load it into ssh-agent" in messages[0]
+    assert "authentication refused" in messages[1] and "unknown host key" in messages[2]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Auth for user" in logged  # the logs were captured
+    for secret in secrets:
+        for text in [*messages, logged]:
+            assert secret not in text
+
+
+def write_private_key_encrypted(key: asyncssh.SSHKey, path: Path, passphrase: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.export_private_key("pkcs8-pem", passphrase=passphrase))  # OpenSSH format would need bcrypt
+    return path
+
+
+def key_material(path: Path) -> list[str]:
+    """The base64 lines of a private key file, and its raw private value: none may ever be shown."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("-----")]
+    try:
+        raw = asyncssh.read_private_key(path).export_private_key("openssh").decode()
+    except asyncssh.KeyImportError:  # encrypted
+        raw = ""
+    return lines + [line for line in raw.splitlines() if line and not line.startswith("-----")]
+
+
+# -- remote commands ---------------------------------------------------------
+
+
+@pytest.fixture
+def link(no_host_processes_left, tmp_path) -> Iterator[tuple[asyncio.AbstractEventLoop, asyncssh.SSHClientConnection, SshHost]]:
+    """One connection to the first host, on an event loop of its own, for every command of a test (and its examples)."""
+    host = no_host_processes_left[0]
+    folder = tmp_path / "link"
+    folder.mkdir()
+    known = folder / "known_hosts"
+    known.write_text(known_hosts_text([host]))
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(
+        connect(
+            host.address, host.port, host.user, ConnectionOptions(client_keys=[host.client_key], known_hosts=known), home=folder
+        )
+    )
+    yield loop, conn, host
+    conn.close()
+    loop.run_until_complete(conn.wait_closed())
+    loop.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=st.lists(HOSTILE, max_size=6))
+def test_hostile_arguments_reach_the_remote_program_exactly(link, args):
+    loop, conn, _ = link
+    done = loop.run_until_complete(run_remote(conn, ["printf", "%s\\0", *args]))
+    assert done.stdout == "".join(f"{a}\0" for a in args) if args else done.stdout == "\0"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    args=st.lists(HOSTILE, max_size=4), value=HOSTILE, folder=HOSTILE.filter(lambda f: f not in ("", ".", "..") and "/" not in f)
+)
+def test_hostile_argv_env_and_folder_reach_a_remote_python_exactly(link, args, value, folder):
+    loop, conn, host = link
+    where = f"{host.remote_dir}/cwd/{folder}"
+    report = "import json, os, sys; print(json.dumps([os.getcwd(), os.environ['AGILAB_PROBE'], sys.argv[1:]]))"
+
+    async def go() -> list:
+        await run_remote(conn, ["mkdir", "-p", "--", where])
+        try:
+            done = await run_remote(conn, ["python3", "-c", report, *args], cwd=where, env={"AGILAB_PROBE": value})
+        finally:
+            await run_remote(conn, ["rm", "-rf", "--", where])
+        return json.loads(done.stdout)
+
+    assert loop.run_until_complete(go()) == [where, value, args]
+
+
+def test_remote_command_quotes_every_word():
+    line = remote_command(["printf", "%s", "a b; rm -rf ~", "$(id)"], cwd="/tmp/x y", env={"A": "1 $B"})
+    assert line == "cd -- '/tmp/x y' && export A='1 $B' && exec printf %s 'a b; rm -rf ~' '$(id)'"
+    for bad in [[], ["a\0b"]]:
+        with pytest.raises(ValueError):
+            remote_command(bad)
+    with pytest.raises(ValueError, match="'A B' is not a name"):
+        remote_command(["true"], env={"A B": "x"})
+
+
+def test_a_failing_command_names_the_host_program_and_its_last_error_line(link):
+    loop, conn, host = link
+    with pytest.raises(RemoteCommandFailed) as caught:
+        loop.run_until_complete(run_remote(conn, ["ls", "/no/such/folder"]))
+    assert str(caught.value).startswith(f"{host.destination}: ls exited with 2: ls: cannot access '/no/such/folder'")
+    assert caught.value.exit_status == 2
+    done = loop.run_until_complete(run_remote(conn, ["ls", "/no/such/folder"], check=False))
+    assert done.exit_status == 2
+
+
+def test_a_command_past_its_timeout_fails_and_is_not_left_running(link):
+    loop, conn, host = link
+    with pytest.raises(RemoteCommandFailed, match=r"sleep did not finish within 0.5s"):
+        loop.run_until_complete(run_remote(conn, ["sleep", "3600"], timeout=0.5))
+    left = [p for p in host.processes() if "sleep" in " ".join(p.cmdline())]
+    for p in left:  # the channel is closed: sshd ends the command (SIGHUP) shortly
+        p.wait(timeout=20)
+
+
+def test_more_commands_than_sshd_allows_sessions_all_run(link):
+    loop, conn, host = link
+
+    async def many() -> list[str]:
+        return [
+            d.stdout
+            for d in await asyncio.gather(
+                *(run_remote(conn, ["sh", "-c", "sleep 0.2; echo $0", str(i)]) for i in range(3 * MAX_SESSIONS))
+            )
+        ]
+
+    assert MAX_SESSIONS <= 10  # OpenSSH's default MaxSessions, as the test hosts have it
+    assert loop.run_until_complete(many()) == [f"{i}\n" for i in range(3 * MAX_SESSIONS)]
+
+
+def test_session_slots_bound_sessions_opened_by_hand(link):
+    loop, conn, _ = link
+    running = 0
+    most = 0
+
+    async def one() -> None:
+        nonlocal running, most
+        async with session_slot(conn):
+            running += 1
+            most = max(most, running)
+            process = await open_session(conn, lambda: conn.create_process("sleep 0.1"))
+            await process.wait()
+            process.close()
+            await process.wait_closed()
+            running -= 1
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(one() for _ in range(2 * MAX_SESSIONS)))
+
+    loop.run_until_complete(all_of_them())
+    assert most == MAX_SESSIONS
+
+
+def test_commands_need_a_connection_made_by_connect():
+    with pytest.raises(TypeError, match="not opened by"):
+        asyncio.run(run_remote(object(), ["true"]))  # type: ignore[arg-type]
+
+
+def test_no_ssh_program_is_started(no_host_processes_left, tmp_path, monkeypatch):
+    """Connecting and running commands works with no ``ssh``, ``scp`` or ``sshpass`` to be found at all."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert shutil.which("ssh") is None
+    host = no_host_processes_left[1]
+    assert attempt(host, trusting(tmp_path, host), tmp_path) == host.user
