@@ -30,7 +30,7 @@ def agilab_new(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def files_of(folder: Path) -> dict[str, str]:
-    skipped = {"__pycache__", ".pytest_cache", ".hypothesis"}
+    skipped = {"__pycache__", ".pytest_cache", ".hypothesis", "build", "dist"}
     return {
         p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(folder.rglob("*"))
