@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from agilab_core.views import PageSpec
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
-
 from agilab_ui import summaries
 from agilab_ui.app import RunsApp
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
