@@ -58,7 +58,7 @@ def test_a_plugin_command_s_usage_error_is_one_line_exit_2(install, capsys):
 def test_plugins_lists_a_command_with_its_distribution(install, capsys):
     install({"commands": "plugin_fixtures.commands"})
     registry = load_plugins(builtin_commands=cli.commands)
-    (info,) = [p for p in registry.plugins if p.kind == "command"]
+    (info,) = [p for p in registry.plugins if p.kind == "command" and p.entry_point == "commands"]
     assert (info.name, info.status, info.distribution) == ("greet", STATUS_LOADED, "agilab-fixture-plugins")
     assert registry.commands["greet"].name == "greet"
 
