@@ -41,10 +41,14 @@
   map.attributionControl.setPrefix("Leaflet " + L.version);
   map.attributionControl.addAttribution("land: Natural Earth (public domain)");
   map.createPane("land").style.zIndex = 350;
-  L.geoJSON(LAND, {
+  // One layer per land polygon: Leaflet skips clipping and drawing those out of view.
+  var landPolygons = LAND.geometry.coordinates.map(function (rings) {
+    return {type: "Feature", properties: {}, geometry: {type: "Polygon", coordinates: rings}};
+  });
+  L.geoJSON({type: "FeatureCollection", features: landPolygons}, {
     renderer: L.canvas({pane: "land", padding: 0.2}),
     interactive: false,
-    style: {color: "#b9b3a5", weight: 0.6, fillColor: "#f1eee6", fillOpacity: 1},
+    style: {color: "#b9b3a5", weight: 0.6, fillColor: "#f1eee6", fillOpacity: 1, smoothFactor: 2},
   }).addTo(map);
 
   var renderer = L.canvas({padding: 0.2, tolerance: 6});
@@ -177,5 +181,11 @@
   if (bounds.isValid()) map.fitBounds(bounds, {padding: [20, 20]}); else map.setView([20, 0], 2);
   showing();
   window.agilabMaps = {map: map, tracks: tracks, lat: lat, lon: lon, speed: speed, showing: showing, setAircraft: setAircraft};
-  requestAnimationFrame(function () { requestAnimationFrame(function () { document.body.dataset.drawn = "1"; }); });
+  // drawn: after the frame that paints the canvases (drawnAt: milliseconds since navigation started)
+  requestAnimationFrame(function () {
+    requestAnimationFrame(function () {
+      window.agilabMaps.drawnAt = performance.now();
+      document.body.dataset.drawn = "1";
+    });
+  });
 })();

@@ -11,7 +11,7 @@ to -179), so no line crosses the whole map.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
@@ -75,8 +75,38 @@ def partition_aircraft(path: Path) -> str | None:
     return None
 
 
-def read_flight_file(path: Path) -> pl.DataFrame:
-    """One output file with the columns the page uses, typed; :class:`InputError` naming the file."""
+#: The schema the flight app writes: files that have it are read in one multi-file scan.
+STANDARD = {"lat": pl.Float64, "long": pl.Float64, "date": pl.Datetime("us"), "aircraft": pl.String, "alt": pl.Float64, "speed_mps": pl.Float64}
+
+
+def is_standard(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file with the flight app's columns and types (any other is read on its own)."""
+    if path.suffix != ".parquet":
+        return False
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception:  # noqa: BLE001 - read again on its own, which names the problem
+        return False
+    return all(schema.get(name) == dtype for name, dtype in STANDARD.items())
+
+
+def columns(names: Iterable[str], schema: Mapping[str, pl.DataType], aircraft: str | None) -> list[pl.Expr]:
+    """The page's columns (lat, lon, time, aircraft, speed, alt) from a frame with ``names``."""
+    present = set(names)
+    return [
+        pl.col("lat").cast(pl.Float64, strict=False),
+        pl.col("long").cast(pl.Float64, strict=False).alias("lon"),
+        _seconds(schema.get("date")),
+        (pl.col("aircraft").cast(pl.String) if "aircraft" in present else pl.lit(None, pl.String)).fill_null(pl.lit(aircraft, pl.String)).fill_null("unknown").alias("aircraft"),
+        *(
+            (pl.col(c).cast(pl.Float64, strict=False) if c in present else pl.lit(None, pl.Float64)).alias(alias)
+            for c, alias in (("speed_mps", "speed"), ("alt", "alt"))
+        ),
+    ]
+
+
+def read_flight_file(path: Path, index: int) -> pl.DataFrame:
+    """One output file with the page's columns and its ``file`` index; :class:`InputError` naming the file."""
     try:
         if path.suffix == ".parquet":
             names = pl.read_parquet_schema(path)
@@ -90,27 +120,26 @@ def read_flight_file(path: Path) -> pl.DataFrame:
     missing = [c for c in NEEDED if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: flight output has no column {', '.join(missing)}")
-    aircraft = partition_aircraft(path)
-    columns = [
-        pl.col("lat").cast(pl.Float64, strict=False),
-        pl.col("long").cast(pl.Float64, strict=False).alias("lon"),
-        _seconds(frame),
-        (pl.col("aircraft").cast(pl.String) if "aircraft" in frame.columns else pl.lit(None, pl.String)).fill_null(pl.lit(aircraft, pl.String)).fill_null("unknown").alias("aircraft"),
-        *(
-            (pl.col(c).cast(pl.Float64, strict=False) if c in frame.columns else pl.lit(None, pl.Float64)).alias(alias)
-            for c, alias in (("speed_mps", "speed"), ("alt", "alt"))
-        ),
-    ]
     try:
-        return frame.select(columns)
+        return frame.select(*columns(frame.columns, frame.schema, partition_aircraft(path)), pl.lit(index, pl.Int64).alias("file"))
     except Exception as exc:  # noqa: BLE001 - a column of an unexpected type
         raise InputError(f"{path}: flight output has a column of an unexpected type: {one_line(exc)}") from None
 
 
-def _seconds(frame: pl.DataFrame) -> pl.Expr:
-    if "date" not in frame.columns:
-        return pl.lit(None, pl.Float64).alias("time")
-    dtype = frame.schema["date"]
+def read_standard(paths: list[Path], indexes: list[int]) -> pl.DataFrame:
+    """Files of the :data:`STANDARD` schema in one scan (their hive folders give no aircraft: the column has it)."""
+    index = {str(path): k for path, k in zip(paths, indexes, strict=True)}
+    try:
+        return (
+            pl.scan_parquet(paths, include_file_paths="path", hive_partitioning=False)
+            .select(*columns(STANDARD, STANDARD, None), pl.col("path").replace_strict(index, return_dtype=pl.Int64).alias("file"))
+            .collect()
+        )
+    except Exception as exc:  # noqa: BLE001 - a file changed since its schema was read
+        raise InputError(f"{paths[0].parent.parent}: cannot read flight outputs: {one_line(exc)}") from None
+
+
+def _seconds(dtype: pl.DataType | None) -> pl.Expr:
     if isinstance(dtype, pl.Datetime):
         return (pl.col("date").dt.epoch("us") / 1e6).alias("time")
     if dtype == pl.Date:
@@ -118,23 +147,28 @@ def _seconds(frame: pl.DataFrame) -> pl.Expr:
     return pl.lit(None, pl.Float64).alias("time")
 
 
+EMPTY = {"lat": pl.Float64, "lon": pl.Float64, "time": pl.Float64, "aircraft": pl.String, "speed": pl.Float64, "alt": pl.Float64, "file": pl.Int64}
+
+
 def read_tracks(files: list[tuple[Path, str]]) -> Tracks:
     """Every flight of ``files`` as :class:`Tracks` (see the module docstring for the rules)."""
-    frames = [read_flight_file(path).with_columns(pl.lit(k, pl.Int64).alias("file")) for k, (path, _) in enumerate(files)]
-    if not frames:
-        return _tracks(pl.DataFrame(schema={"lat": pl.Float64, "lon": pl.Float64, "time": pl.Float64, "aircraft": pl.String, "speed": pl.Float64, "alt": pl.Float64, "file": pl.Int64}), [], 0)
-    data = pl.concat(frames, how="vertical")
+    standard = [k for k, (path, _) in enumerate(files) if is_standard(path)]
+    frames = [read_standard([files[k][0] for k in standard], standard)] if standard else []
+    scanned = set(standard)
+    frames += [read_flight_file(path, k) for k, (path, _) in enumerate(files) if k not in scanned]
+    data = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=EMPTY)
+    if len(frames) > 1:
+        data = data.sort("file", maintain_order=True)
     return _tracks(data, [name for _, name in files], data.height)
 
 
 def _tracks(data: pl.DataFrame, names: list[str], total: int) -> Tracks:
     drawable = pl.col("lat").is_finite() & pl.col("lon").is_finite() & (pl.col("lat").abs() <= 90)
-    data = (
-        data.filter(drawable.fill_null(False))
-        .sort("file", "aircraft", maintain_order=True)
-    )
-    new_flight = (pl.col("file") != pl.col("file").shift(1)) | (pl.col("aircraft") != pl.col("aircraft").shift(1))
-    offsets = np.flatnonzero(data.select(new_flight.fill_null(True)).to_series().to_numpy())
+    data = data.filter(drawable.fill_null(False))
+    offsets = flight_starts(data)
+    if data.select("file", "aircraft").gather(offsets).is_duplicated().any():  # a file holding interleaved aircraft
+        data = data.sort("file", "aircraft", maintain_order=True)
+        offsets = flight_starts(data)
     time = _finite(data["time"])
     first = np.zeros(len(time), dtype=bool)
     first[offsets] = True
@@ -157,6 +191,12 @@ def _tracks(data: pl.DataFrame, names: list[str], total: int) -> Tracks:
     )
 
 
+def flight_starts(data: pl.DataFrame) -> np.ndarray:
+    """Rows where the file or the aircraft changes."""
+    new_flight = (pl.col("file") != pl.col("file").shift(1)) | (pl.col("aircraft") != pl.col("aircraft").shift(1))
+    return np.flatnonzero(data.select(new_flight.fill_null(True)).to_series().to_numpy())
+
+
 def _finite(column: pl.Series) -> np.ndarray:
     """A float column with null, NaN and infinities all as NaN."""
     values = column.cast(pl.Float64).fill_null(np.nan).to_numpy().astype(np.float64, copy=True)
@@ -175,5 +215,7 @@ def unwrap_segments(lon: np.ndarray, starts: np.ndarray) -> np.ndarray:
     turns = np.round(((step + 180.0) % 360.0 - 180.0 - step) / 360.0)
     turns[starts] = 0.0
     turns = np.cumsum(turns)
-    segment = np.cumsum(np.isin(np.arange(len(lon)), starts)) - 1
+    first = np.zeros(len(lon), dtype=np.int64)
+    first[starts] = 1
+    segment = np.cumsum(first) - 1
     return lon + 360.0 * (turns - turns[starts][segment])
