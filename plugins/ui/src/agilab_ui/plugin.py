@@ -62,9 +62,13 @@ def ui(port: int, host: str, allow_remote: bool, home: Path | None) -> None:
     sock = listen(host, port)
     if not loopback:
         click.echo(f"warning: serving {runs_root} on {host}: anyone who can reach this machine can read every run (no authentication)", err=True)
-    import uvicorn
+    try:
+        import uvicorn
 
-    from agilab_ui.app import LOOPBACK_HOSTS, make_app
+        from agilab_ui.app import LOOPBACK_HOSTS, make_app
+    except ImportError as exc:  # a broken install: say what is missing, in one line
+        sock.close()
+        raise UsageError(f"agilab ui cannot start: {exc} (reinstall: pip install agilab-ui)") from None
 
     app = make_app(runs_root, load_plugins().pages, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
     bound_host, bound_port = sock.getsockname()[:2]
