@@ -38,6 +38,9 @@ from agilab_core import AgilabError, ConfigError
 
 from .sshd import SshHost, free_port, known_hosts_text, new_client_key
 
+#: Seconds a test host gets to log in: far more than it needs, however loaded the machine.
+PATIENT = 120
+
 #: Characters shells treat specially, and what file names and values really contain.
 HOSTILE = st.one_of(
     st.sampled_from(
@@ -88,7 +91,9 @@ def trusting(tmp_path: Path, *hosts: SshHost, **extra) -> ConnectionOptions:
     """Options that log in with the manager's key and trust exactly ``hosts``' current keys."""
     known = tmp_path / "known_hosts"
     known.write_text(known_hosts_text(hosts))
-    return ConnectionOptions(client_keys=[hosts[0].client_key] if hosts else [], known_hosts=known, connect_timeout=20, **extra)
+    return ConnectionOptions(
+        connect_timeout=PATIENT, client_keys=[hosts[0].client_key] if hosts else [], known_hosts=known, **extra
+    )
 
 
 def attempt(host: SshHost, options: ConnectionOptions, home: Path, user: str | None = None) -> str:
@@ -130,7 +135,7 @@ def test_connects_to_both_hosts_as_their_users(no_host_processes_left, tmp_path)
 def test_strict_refuses_an_unknown_host_key_showing_its_fingerprint(no_host_processes_left, tmp_path):
     host = no_host_processes_left[0]
     options = trusting(tmp_path)  # an empty known_hosts file
-    options = ConnectionOptions(client_keys=[host.client_key], known_hosts=options.known_hosts)
+    options = ConnectionOptions(connect_timeout=PATIENT, client_keys=[host.client_key], known_hosts=options.known_hosts)
     error = refusal(HostKeyRefused, host.address, host.port, options, tmp_path, host.user)
     assert isinstance(error, ConfigError)
     assert str(error).startswith(f"{host.destination}: unknown host key {host.fingerprint} (ssh-ed25519)")
@@ -144,8 +149,10 @@ def test_accept_new_pins_the_key_then_refuses_it_changed(spare_ssh_host, tmp_pat
     pins = pinned_hosts_path(tmp_path)
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    accept_new = ConnectionOptions(client_keys=[host.client_key], known_hosts=empty, host_key_policy="accept-new")
-    strict = ConnectionOptions(client_keys=[host.client_key], known_hosts=empty)
+    accept_new = ConnectionOptions(
+        connect_timeout=PATIENT, client_keys=[host.client_key], known_hosts=empty, host_key_policy="accept-new"
+    )
+    strict = ConnectionOptions(connect_timeout=PATIENT, client_keys=[host.client_key], known_hosts=empty)
 
     assert attempt(host, accept_new, tmp_path) == host.user
     assert pins.read_text() == f"{host.known_hosts_line}\n"
@@ -158,7 +165,7 @@ def test_accept_new_pins_the_key_then_refuses_it_changed(spare_ssh_host, tmp_pat
     for options in (accept_new, strict):
         error = refusal(HostKeyRefused, host.address, host.port, options, tmp_path, host.user)
         assert str(error).startswith(f"{host.destination}: host key changed: it presents {host.fingerprint} (ssh-ed25519)")
-        assert f"trust {old};" in str(error)
+        assert f"{pins} trust {old};" in str(error)
     assert host.fingerprint not in pins.read_text() and pins.read_text().count("\n") == 1
 
 
@@ -167,14 +174,14 @@ def test_a_key_changed_against_the_users_known_hosts_is_refused_under_accept_new
     options = trusting(tmp_path, host, host_key_policy="accept-new")
     host.restart(new_host_key=True)
     error = refusal(HostKeyRefused, host.address, host.port, options, tmp_path, host.user)
-    assert "host key changed" in str(error)
+    assert f"host key changed: it presents {host.fingerprint} (ssh-ed25519), {options.known_hosts} trust" in str(error)
     assert not pinned_hosts_path(tmp_path).exists()
 
 
 def test_a_wrong_user_key_is_refused_naming_the_key(no_host_processes_left, tmp_path):
     host = no_host_processes_left[0]
     stranger = new_client_key(tmp_path, "stranger")
-    options = ConnectionOptions(client_keys=[stranger], known_hosts=trusting(tmp_path, host).known_hosts)
+    options = ConnectionOptions(connect_timeout=PATIENT, client_keys=[stranger], known_hosts=trusting(tmp_path, host).known_hosts)
     error = refusal(AuthRefused, host.address, host.port, options, tmp_path, host.user)
     assert str(error).startswith(f"{host.destination}: authentication refused")
     assert str(stranger) in str(error)
@@ -224,7 +231,7 @@ def test_ssh_config_aliases_and_identity_files_are_honoured(no_host_processes_le
     (own_home / ".ssh" / "known_hosts").write_text(known_hosts_text([host]))
 
     async def go() -> tuple[str, str]:
-        conn = await connect("lab3", home=tmp_path)
+        conn = await connect("lab3", options=ConnectionOptions(connect_timeout=PATIENT), home=tmp_path)
         try:
             return link_destination(conn), (await run_remote(conn, ["id", "-un"])).stdout.strip()
         finally:
@@ -233,8 +240,14 @@ def test_ssh_config_aliases_and_identity_files_are_honoured(no_host_processes_le
     assert asyncio.run(go()) == (f"{host.user}@lab3:{host.port}", host.user)
 
 
-def test_ssh_agent_keys_are_offered(no_host_processes_left, tmp_path, monkeypatch, debian_command):
+def test_ssh_agent_keys_are_offered_but_the_agent_is_never_forwarded(
+    no_host_processes_left, tmp_path, own_home, monkeypatch, debian_command
+):
     host = no_host_processes_left[0]
+    (own_home / ".ssh").mkdir(mode=0o700)
+    (own_home / ".ssh" / "config").write_text(
+        "Host *\n  ForwardAgent yes\n"
+    )  # asked for, still refused: hosts never use our keys
     agent, add = debian_command("ssh-agent", "openssh-client"), debian_command("ssh-add", "openssh-client")
     sock = tmp_path / "agent.sock"
     process = subprocess.Popen([str(agent), "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -248,8 +261,19 @@ def test_ssh_agent_keys_are_offered(no_host_processes_left, tmp_path, monkeypatc
             time.sleep(0.05)
         assert added.returncode == 0, added.stderr
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
-        options = ConnectionOptions(known_hosts=trusting(tmp_path, host).known_hosts)  # no key file: the agent's only
-        assert attempt(host, options, tmp_path) == host.user
+        options = ConnectionOptions(
+            connect_timeout=PATIENT, known_hosts=trusting(tmp_path, host).known_hosts
+        )  # no key file: the agent's only
+
+        async def go() -> str:
+            conn = await connect(host.address, host.port, host.user, options, home=tmp_path)
+            try:
+                return (await run_remote(conn, ["sh", "-c", 'id -un; echo "${SSH_AUTH_SOCK:-no agent}"'])).stdout
+            finally:
+                conn.close()
+                await conn.wait_closed()
+
+        assert asyncio.run(go()) == f"{host.user}\nno agent\n"
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait()
@@ -259,7 +283,7 @@ def test_ssh_agent_keys_are_offered(no_host_processes_left, tmp_path, monkeypatc
 def test_a_client_key_others_can_read_is_refused(tmp_path, mode):
     key = new_client_key(tmp_path)
     key.chmod(mode)
-    error = refusal(ConfigError, "127.0.0.1", 22, ConnectionOptions(client_keys=[key]), tmp_path)
+    error = refusal(ConfigError, "127.0.0.1", 22, ConnectionOptions(connect_timeout=PATIENT, client_keys=[key]), tmp_path)
     assert str(error) == f"client key {key}: readable by other users (mode {mode:04o}); run chmod 600 {key}"
 
 
@@ -290,9 +314,9 @@ def test_no_key_material_or_passphrase_in_errors_or_logs(no_host_processes_left,
     asyncssh.set_debug_level(2)
     try:
         for options in [
-            ConnectionOptions(client_keys=[encrypted], known_hosts=known),
-            ConnectionOptions(client_keys=[stranger], known_hosts=known),
-            ConnectionOptions(client_keys=[host.client_key], known_hosts=tmp_path / "empty"),
+            ConnectionOptions(connect_timeout=PATIENT, client_keys=[encrypted], known_hosts=known),
+            ConnectionOptions(connect_timeout=PATIENT, client_keys=[stranger], known_hosts=known),
+            ConnectionOptions(connect_timeout=PATIENT, client_keys=[host.client_key], known_hosts=tmp_path / "empty"),
         ]:
             if not options.known_hosts.exists():
                 options.known_hosts.write_text("")
@@ -342,7 +366,11 @@ def link(no_host_processes_left, tmp_path) -> Iterator[tuple[asyncio.AbstractEve
     loop = asyncio.new_event_loop()
     conn = loop.run_until_complete(
         connect(
-            host.address, host.port, host.user, ConnectionOptions(client_keys=[host.client_key], known_hosts=known), home=folder
+            host.address,
+            host.port,
+            host.user,
+            ConnectionOptions(connect_timeout=PATIENT, client_keys=[host.client_key], known_hosts=known),
+            home=folder,
         )
     )
     yield loop, conn, host

@@ -37,7 +37,6 @@ from agilab_executor_ssh.hostkeys import (
     HostKeyCheck,
     fingerprint,
     pinned_hosts_path,
-    read_known_hosts,
 )
 
 #: Sessions (commands, SFTP, forwarded channels) open at once per connection; OpenSSH's default ``MaxSessions`` is 10.
@@ -175,7 +174,7 @@ async def connect(
         from agilab_core.env import default_home
 
         home = default_home()
-    check = HostKeyCheck(read_known_hosts(_known_hosts_files(options, home)), options.host_key_policy, pinned_hosts_path(home))
+    check = HostKeyCheck(tuple(_known_hosts_files(options, home)), options.host_key_policy, pinned_hosts_path(home))
     settings: dict[str, Any] = {
         "username": user or options.username or (),
         "known_hosts": check.known,
@@ -183,6 +182,8 @@ async def connect(
         "connect_timeout": options.connect_timeout,
         "keepalive_interval": options.keepalive,
         "keepalive_count_max": KEEPALIVE_COUNT_MAX,
+        "agent_forwarding": False,  # a host never gets to use the manager's keys, whatever ~/.ssh/config says
+        "x11_forwarding": False,
     }
     if options.client_keys:
         settings["client_keys"] = [pair for path in options.client_keys for pair in _load_keypairs(path)]
@@ -277,8 +278,9 @@ def _host_key_cause(check: HostKeyCheck, options: ConnectionOptions) -> str:
     shown = f"{fingerprint(key)} ({key.get_algorithm()})"
     if check.expected:
         trusted = ", ".join(sorted({fingerprint(k) for k in check.expected}))
+        where = ", ".join(map(str, check.holders())) or "the known-hosts files"
         return (
-            f"host key changed: it presents {shown}, the known-hosts files trust {trusted}; refused "
+            f"host key changed: it presents {shown}, {where} trust {trusted}; refused "
             "(a reinstalled host or an attack: ask its administrator before removing the old line)"
         )
     return (

@@ -80,22 +80,32 @@ class HostKeyCheck:
     :meth:`accept` about any other one.
     """
 
-    known: asyncssh.SSHKnownHosts
+    files: tuple[Path, ...]
     policy: str
     pins: Path
+    known: asyncssh.SSHKnownHosts = attrs.field(init=False)
     #: The key the host presented when it was not trusted outright.
-    presented: asyncssh.SSHKey | None = None
+    presented: asyncssh.SSHKey | None = attrs.field(default=None, init=False)
     #: Keys the known-hosts files hold for that host (non-empty: the key changed).
-    expected: list[asyncssh.SSHKey] = attrs.field(factory=list)
+    expected: list[asyncssh.SSHKey] = attrs.field(factory=list, init=False)
+    _seen: tuple[str, str, int | None] = attrs.field(default=("", "", None), init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.known = read_known_hosts(self.files)
 
     def accept(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         """Whether to trust ``key``, which no known-hosts file trusts for ``host``: only a first contact under ``accept-new``."""
         self.presented = key
-        self.expected = list(self.known.match(host, addr, None if port == DEFAULT_PORT else port)[0])
+        self._seen = (host, addr, None if port == DEFAULT_PORT else port)
+        self.expected = list(self.known.match(*self._seen)[0])
         if self.expected or self.policy != ACCEPT_NEW:
             return False
         pin(self.pins, host, port, key)
         return True
+
+    def holders(self) -> list[Path]:
+        """The known-hosts files that trust another key for the host last refused: where its old line is."""
+        return [path for path in self.files if read_known_hosts([path]).match(*self._seen)[0]]
 
 
 def pin(pins: Path, host: str, port: int, key: asyncssh.SSHKey) -> None:
