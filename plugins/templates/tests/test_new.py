@@ -139,3 +139,16 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "\\x1b" in done.stdout
     assert (tmp_path / "out\x1b[31m" / "page-evil-2j").is_dir()
+
+
+def test_the_users_cookiecutter_configuration_is_neither_read_nor_written(tmp_path: Path) -> None:
+    """Offline and reproducible: no ~/.cookiecutterrc default, no replay file, no template cache in the home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cookiecutterrc").write_text('default_context:\n  description: "from the user config"\n  version: "9.9.9"\n', encoding="utf-8")
+    env = {**os.environ, "HOME": str(home), "COOKIECUTTER_CONFIG": str(home / ".cookiecutterrc")}
+    done = subprocess.run([AGILAB, "new", "executor", "plain", "--output-dir", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    project = tomllib.loads((tmp_path / "out" / "executor-plain" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["version"] == "0.1.0" and "user config" not in project["description"]
+    assert sorted(p.name for p in home.iterdir()) == [".cookiecutterrc"]
