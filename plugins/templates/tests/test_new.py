@@ -152,3 +152,9 @@ def test_the_users_cookiecutter_configuration_is_neither_read_nor_written(tmp_pa
     project = tomllib.loads((tmp_path / "out" / "executor-plain" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["version"] == "0.1.0" and "user config" not in project["description"]
     assert sorted(p.name for p in home.iterdir()) == [".cookiecutterrc"]
+
+
+def test_a_page_may_take_the_name_of_the_app_it_shows(tmp_path: Path) -> None:
+    """Entry points are ``<kind>-<name>``: page ``flight`` beside app ``flight`` clashes with nothing."""
+    done = create("page", "flight", tmp_path, None)
+    assert (done["name"], done["entry_point"], done["distribution"]) == ("flight", "page-flight", "agilab-page-flight")
