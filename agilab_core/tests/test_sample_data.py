@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from agilab_core.app import AppSpec
 from agilab_core.env import AgiEnv, resolve_env
-from agilab_core.errors import PluginError
+from agilab_core.errors import ConfigError, PluginError
 from agilab_core.sample_data import seed
 from agilab_core.testing import ProbeManager
 
@@ -106,3 +106,12 @@ def test_a_tar_that_escapes_its_folder_is_refused_and_leaves_nothing(tmp_path: P
         seed("evil", "evil_bundle_pkg:sample.tar", target)
     assert not (tmp_path / "escaped.csv").exists() and not (tmp_path / "home" / "escaped.csv").exists()
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path: Path) -> None:
+    env = _env(tmp_path, _two_files)
+    env.home.mkdir(parents=True, exist_ok=True)
+    env.data_dir.write_text("a file where the data folder should be", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        env.resolve_path("data/sampled")
+    assert str(info.value).startswith(f"{env.data_dir}: cannot make the sample data folder of app sampled: ")

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agilab_core.errors import PluginError, one_line
+from agilab_core.errors import ConfigError, PluginError, one_line
 from agilab_core.task import import_object
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -41,9 +41,11 @@ def seed(app: str, source: SampleData, target: Path) -> bool:
     """Make ``source`` into ``target`` if it does not exist yet; True when it was seeded (reported in one warning line)."""
     if target.exists():
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.with_name(f".{target.name}.seeding-{os.getpid()}-{secrets.token_hex(4)}")
-    scratch.mkdir()
+    try:
+        scratch.mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(f"{target.parent}: cannot make the sample data folder of app {app}: {exc.strerror}") from None
     try:
         _make(source, scratch)
         try:
