@@ -186,6 +186,13 @@ def test_toml_values_read_back_as_written(value) -> None:
     assert tomllib.loads(f"v = {toml_value(value)}")["v"] == value
 
 
+def test_text_toml_cannot_hold_is_refused_not_written() -> None:
+    with pytest.raises(ValueError, match="lone surrogate"):
+        toml_value("bad \udcff byte")
+    with pytest.raises(ValueError, match="no TOML form"):
+        toml_value(None)
+
+
 @given(st.dictionaries(st.sampled_from(["nfiles", "files", "limit", "other key"]), values, max_size=4), st.dictionaries(st.sampled_from(["executor", "workers"]), st.text(max_size=8), max_size=2))
 def test_a_rendered_copy_reads_back_as_the_values_it_holds(args, cluster) -> None:
     data = tomllib.loads(render(V2, "2", args, cluster))

@@ -353,6 +353,8 @@ def toml_value(value: Any) -> str:
             return "nan"
         return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, str):
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            raise ValueError(f"{_shown(value)} is not Unicode text (a lone surrogate)")
         escaped = json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
         return re.sub(r"[\x7f\x80-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
     if isinstance(value, (list, tuple)):
