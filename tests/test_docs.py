@@ -63,3 +63,21 @@ def test_every_option_of_the_bundled_executors_is_documented(executor, page):
     fields = [f.name for f in attrs.fields(spec.config_type)] if spec.config_type is not None and attrs.has(spec.config_type) else []
     missing = [name for name in fields if f"| `{name}` |" not in text]
     assert missing == []
+
+
+def test_every_fixture_and_conformance_test_of_the_pytest_plugin_is_documented():
+    import ast
+
+    from agilab_core import testing
+
+    tree = ast.parse(Path(testing.__file__).read_text())
+    fixtures = [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in node.decorator_list)
+    ]
+    conformance = [name for name in vars(testing.ExecutorConformance) if name.startswith("test_")]
+    assert {"agilab_agi", "agilab_home"} <= set(fixtures) and len(conformance) >= 10
+    text = (DOCS / "testing.md").read_text()
+    missing = [name for name in fixtures + conformance if f"| `{name}` |" not in text]
+    assert missing == []

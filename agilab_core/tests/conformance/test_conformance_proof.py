@@ -85,3 +85,13 @@ def test_the_matching_conformance_test_fails_on_a_broken_executor(suite, executo
     done = suite(executor, in_process, "-k", test)
     done.assert_outcomes(failed=1, deselected=10)
     assert says in done.stdout.str()
+
+
+def test_the_threads_executor_of_the_docs_is_the_tested_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    monkeypatch.syspath_prepend(str(HERE))
+    import conformance_executors
+
+    docs = (HERE.parents[2] / "docs" / "testing.md").read_text(encoding="utf-8")
+    assert inspect.getsource(conformance_executors.ThreadsExecutor) in docs
