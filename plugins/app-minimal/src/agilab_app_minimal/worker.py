@@ -15,6 +15,9 @@ from pathlib import Path, PurePosixPath
 from agilab_app_minimal.args import MinimalArgs
 from agilab_core import ItemOutput, Worker, WorkerContext, WorkItem, atomic_path, one_line
 
+#: The outputs' folder of kept rows (the manager writes summary.json beside it).
+KEPT = "kept"
+
 
 def input_file(data_dir: Path | None, item: WorkItem) -> Path:
     """The one file ``item`` reads, under the run's data folder; refuses a path that leaves it."""
@@ -27,7 +30,7 @@ def input_file(data_dir: Path | None, item: WorkItem) -> Path:
 
 
 class MinimalWorker(Worker):
-    """Keeps the rows whose ``value`` is at least ``min_value``; writes them to ``<item id>`` under the outputs."""
+    """Keeps the rows whose ``value`` is at least ``min_value``; writes them to ``kept/<item id>`` under the outputs."""
 
     def start(self, args: MinimalArgs, ctx: WorkerContext) -> None:
         super().start(args, ctx)  # sets self.args and self.ctx
@@ -35,7 +38,7 @@ class MinimalWorker(Worker):
 
     def work(self, item: WorkItem) -> ItemOutput:
         source = input_file(self.ctx.data_dir, item)
-        target = self.ctx.output_dir / item.id
+        target = self.ctx.output_dir / KEPT / item.id  # a folder of their own: no input name meets summary.json
         try:
             rows_in, rows_kept, value_kept = self.keep(source, target)
         except Exception as exc:  # the item fails alone, with a message naming its file

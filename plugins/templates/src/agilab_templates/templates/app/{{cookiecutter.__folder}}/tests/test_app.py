@@ -45,7 +45,7 @@ def test_it_runs_on_its_sample_data(agilab_agi, agilab_home: Path, executor: str
     assert inputs and result.items == {"total": len(inputs), "ok": len(inputs), "failed": 0}
     for path in inputs:
         expected = kept_rows(path, 10.0)
-        with (result.outputs / path.name).open(encoding="utf-8", newline="") as fh:
+        with (result.outputs / "kept" / path.name).open(encoding="utf-8", newline="") as fh:
             written = list(csv.DictReader(fh))
         assert [row["id"] for row in written] == [row["id"] for row in expected]
     summary = json.loads((result.outputs / "summary.json").read_text(encoding="utf-8"))
@@ -66,4 +66,5 @@ def test_a_bad_file_fails_alone_naming_itself(tmp_path: Path) -> None:
     assert results["part-000.csv"].ok and results["part-001.csv"].ok
     failed = results["broken.csv"]
     assert not failed.ok and "broken.csv" in failed.error.message
-    assert not (tmp_path / "out" / "broken.csv").exists()
+    assert (tmp_path / "out" / "kept" / "part-000.csv").is_file()
+    assert not (tmp_path / "out" / "kept" / "broken.csv").exists()
