@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
 from agilab_core import Executor, ExecutorSpec, ItemResult, Results, WorkerTask, WorkItem, WorkPlan, hookimpl
 
 # -- two executors that honour the contract ------------------------------------------------
