@@ -57,11 +57,10 @@ session.stop()
 pickle.dump(("ok", result), sys.stdout.buffer)
 """
 
-RETRIES = 1
-
-
 class SpawnExecutor(ThreadsExecutor):
     """Every attempt at an item in a fresh process; an item whose process died is run once more."""
+
+    retries = 1
 
     def serve(self, results: Results, task: WorkerTask, slot_id: str, work: list[WorkItem]) -> None:
         for item in work:
@@ -76,7 +75,7 @@ class SpawnExecutor(ThreadsExecutor):
             if kind == "failed":
                 raise RuntimeError(f"worker {slot_id} could not start the app's worker: {value}")
             return value
-        if attempts <= RETRIES:
+        if attempts <= self.retries:
             return self.attempt(task, slot_id, item, attempts + 1)
         message = f"worker process died with exit code {done.returncode} while running this item, {attempts} time(s)"
         return ItemResult.failure(item.id, "WorkerDied", message, worker=slot_id, host="localhost", attempts=attempts)
@@ -157,6 +156,24 @@ class LeakyExecutor(ThreadsExecutor):
         super().run(plan, items, task, on_result)
 
 
+#: Processes that ``orphaning`` started, killed by the tests once they have seen them.
+LEFT_PROCESSES: list[subprocess.Popen[bytes]] = []
+
+
+class OrphaningExecutor(ThreadsExecutor):
+    """Starts a helper process that ``close()`` never stops."""
+
+    def run(self, plan: WorkPlan, items: Mapping[str, WorkItem], task: WorkerTask, on_result: Any) -> None:
+        LEFT_PROCESSES.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
+        super().run(plan, items, task, on_result)
+
+
+class NoRetryExecutor(SpawnExecutor):
+    """Gives up an item at its worker's first death."""
+
+    retries = 0
+
+
 class StopAtFailureExecutor(ThreadsExecutor):
     """Gives up the whole run at the first failed item."""
 
@@ -189,6 +206,8 @@ SPECS = [
     ExecutorSpec("forgetful", ForgetfulExecutor),
     ExecutorSpec("inventing", InventingExecutor),
     ExecutorSpec("leaky", LeakyExecutor),
+    ExecutorSpec("orphaning", OrphaningExecutor),
+    ExecutorSpec("no-retry", NoRetryExecutor),
     ExecutorSpec("stop-at-failure", StopAtFailureExecutor),
     ExecutorSpec("untyped-options", UntypedOptionsExecutor, config_type=UntypedOptions),
 ]
