@@ -6,7 +6,8 @@ Downloads each package's tarball from the npm registry, checks it against the
 registry's sha512 integrity, and writes into ``src/agilab_page_maps/vendored/``:
 
 - ``leaflet.js``, ``leaflet.css`` and ``leaflet.LICENSE`` (BSD-2-Clause);
-- ``land-50m.json``: Natural Earth land at 1:50m (public domain) from
+- ``land-50m.json`` and ``land-110m.json``: Natural Earth land at 1:50m and
+  1:110m (public domain; the page draws the coarser one when zoomed out) from
   ``world-atlas``'s TopoJSON, decoded to GeoJSON here (so the page carries no
   TopoJSON decoder) with every ring made drawable on a flat map (see
   :func:`agilab_page_maps.basemap.flat_rings`), and ``world-atlas.LICENSE``;
@@ -69,9 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     files["leaflet.LICENSE"] = (member(tar, "LICENSE"), "leaflet", meta["version"], meta["license"], source + "#LICENSE")
     tar, meta = npm_tarball("world-atlas", args.world_atlas)
     source = meta["dist"]["tarball"]
-    topology = json.loads(member(tar, "land-50m.json"))
-    land = json.dumps(land_geojson(topology), separators=(",", ":")).encode()
-    files["land-50m.json"] = (land, "world-atlas", meta["version"], "public domain (Natural Earth)", source + "#land-50m.json (decoded to GeoJSON)")
+    for scale in ("50m", "110m"):
+        topology = json.loads(member(tar, f"land-{scale}.json"))
+        land = json.dumps(land_geojson(topology), separators=(",", ":")).encode()
+        files[f"land-{scale}.json"] = (land, "world-atlas", meta["version"], "public domain (Natural Earth)", source + f"#land-{scale}.json (decoded to GeoJSON)")
     files["world-atlas.LICENSE"] = (member(tar, "LICENSE"), "world-atlas", meta["version"], meta["license"], source + "#LICENSE")
     listing = []
     for name, (data, package, version, licence, origin) in files.items():

@@ -7,16 +7,18 @@ import json
 from importlib.resources import files
 
 import numpy as np
+import pytest
 from agilab_page_maps.basemap import flat_polygons, land_geojson
 from agilab_page_maps.page import packaged
 
 
-def test_no_land_ring_jumps_across_the_map() -> None:
+@pytest.mark.parametrize(("name", "least"), [("land-50m.json", 1000), ("land-110m.json", 100)])
+def test_no_land_ring_jumps_across_the_map(name: str, least: int) -> None:
     # a step of more than 180 degrees of longitude would paint a band across the whole map;
     # the only long steps allowed run along a pole, where the map ends
-    land = json.loads(packaged("vendored/land-50m.json"))
+    land = json.loads(packaged(f"vendored/{name}"))
     polygons = land["geometry"]["coordinates"]
-    assert len(polygons) > 1000
+    assert len(polygons) > least
     for polygon in polygons:
         for ring in polygon:
             points = np.array(ring)
@@ -59,7 +61,7 @@ def test_topojson_arcs_are_delta_decoded_and_reversed() -> None:
 
 def test_every_vendored_file_is_listed_with_its_hash_version_and_licence() -> None:
     listing = json.loads(packaged("vendored/VENDORED.json"))
-    assert {row["file"] for row in listing} == {"leaflet.js", "leaflet.css", "leaflet.LICENSE", "land-50m.json", "world-atlas.LICENSE"}
+    assert {row["file"] for row in listing} == {"leaflet.js", "leaflet.css", "leaflet.LICENSE", "land-50m.json", "land-110m.json", "world-atlas.LICENSE"}
     for row in listing:
         assert hashlib.sha256(files("agilab_page_maps").joinpath("vendored", row["file"]).read_bytes()).hexdigest() == row["sha256"]
         assert row["version"] and row["license"]

@@ -34,10 +34,10 @@ def test_one_track_per_flight_a_legend_and_no_request_leaves_the_page(flight_run
     assert page.errors == [] and page.requests == []
     flights = [(r.item_id, o.path) for r in flight_run.results for o in r.outputs if o.path.endswith(".parquet")]
     drawn = page.evaluate(
-        "agilabMaps.tracks.map(t => [t.flight, t.aircraft, agilabMaps.map.hasLayer(t.group), t.group.getLayers().length])"
+        "agilabMaps.tracks.map(t => [t.flight, agilabMaps.map.hasLayer(t.layer), t.layer instanceof L.Polyline, t.layer.getLatLngs().flat().length])"
     )
-    assert sorted(f for f, *_ in drawn) == sorted(item for item, _ in flights)
-    assert all(on and lines >= 1 for _, _, on, lines in drawn)
+    assert sorted(f for f, *_ in drawn) == sorted(item for item, _ in flights)  # one path per flight
+    assert all(on and path and points >= 2 for _, on, path, points in drawn)
     data = flight_outputs(flight_run)
     legend = page.inner_text(".maps-legend")
     low, high = data["speed_mps"].min(), data["speed_mps"].max()
@@ -73,13 +73,13 @@ def test_hovering_a_track_shows_its_aircraft_time_speed_and_altitude(flight_run:
 def test_the_aircraft_filter_hides_and_shows_its_tracks(flight_html: str, browser_page) -> None:  # noqa: ANN001
     page = browser_page(flight_html)
     before = page.inner_text("#stats")
-    on_map = "agilabMaps.tracks.filter(t => t.aircraft === {!r}).map(t => agilabMaps.map.hasLayer(t.group))"
+    on_map = "agilabMaps.tracks.filter(t => t.aircraft === {!r}).map(t => agilabMaps.map.hasLayer(t.layer))"
     aircraft = page.evaluate("agilabMaps.tracks[0].aircraft")
-    others = page.evaluate(f"agilabMaps.tracks.filter(t => t.aircraft !== {aircraft!r}).every(t => agilabMaps.map.hasLayer(t.group))")
+    others = page.evaluate(f"agilabMaps.tracks.filter(t => t.aircraft !== {aircraft!r}).every(t => agilabMaps.map.hasLayer(t.layer))")
     assert others
     page.locator(f".maps-filter input[data-aircraft='{aircraft}']").uncheck()
     assert page.evaluate(on_map.format(aircraft)) == [False] * len(page.evaluate(on_map.format(aircraft)))
-    assert page.evaluate(f"agilabMaps.tracks.filter(t => t.aircraft !== {aircraft!r}).every(t => agilabMaps.map.hasLayer(t.group))")
+    assert page.evaluate(f"agilabMaps.tracks.filter(t => t.aircraft !== {aircraft!r}).every(t => agilabMaps.map.hasLayer(t.layer))")
     after = page.inner_text("#stats")
     assert int(after.split()[2].replace(",", "")) < int(before.split()[2].replace(",", ""))
     page.locator(f".maps-filter input[data-aircraft='{aircraft}']").check()

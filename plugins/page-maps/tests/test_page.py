@@ -94,10 +94,10 @@ def test_hostile_text_stays_text(make_run, fixes) -> None:  # noqa: ANN001
     record = make_run(evil.replace("/", "_")[:40], {"aircraft=x/f.parquet": fixes(evil, [1.0, 1.1], [2.0, 2.1])}, item=evil)
     html = render_page(MAPS, record)
     found = scripts(html)
-    assert [attrs.get("id") for attrs, _ in found] == ["maps-data", "maps-land", None, None]
+    assert [attrs.get("id") for attrs, _ in found] == ["maps-data", "maps-land", "maps-land-coarse", None, None]
     data = json.loads(found[0][1])
     assert data["flights"][0]["aircraft"] == evil and data["flights"][0]["flight"] == evil
-    assert "<script>window.pwned" not in html and html.count("</script>") == 4
+    assert "<script>window.pwned" not in html and html.count("</script>") == 5
 
 
 def test_options_are_checked_in_one_line(make_run, fixes) -> None:  # noqa: ANN001

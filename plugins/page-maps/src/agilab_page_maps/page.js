@@ -16,12 +16,17 @@
   var lat = column("lat", Float32Array), lon = column("lon", Float32Array);
   var time = column("time", Float64Array), speed = column("speed", Float32Array), piece = column("piece", Float32Array), alt = column("alt", Float32Array);
 
-  function colourOf(v) {
-    if (!isFinite(v) || !DATA.speed) return NO_SPEED;
+  // Colour of each kept fix: the step drawn up to it takes the mean speed of the fixes it stands for.
+  function colourIndex(v) {
+    if (!isFinite(v) || !DATA.speed) return PALETTE.length;
     var span = DATA.speed.max - DATA.speed.min;
     var k = span > 0 ? Math.floor((v - DATA.speed.min) / span * PALETTE.length) : 0;
-    return PALETTE[Math.max(0, Math.min(PALETTE.length - 1, k))];
+    return Math.max(0, Math.min(PALETTE.length - 1, k));
   }
+  var COLOURS = PALETTE.concat([NO_SPEED]);
+  var colour = new Uint8Array(piece.length);
+  for (var c = 0; c < piece.length; c++) colour[c] = colourIndex(piece[c]);
+
   function number(v, digits) {
     return isFinite(v) ? v.toLocaleString("en-US", {minimumFractionDigits: digits, maximumFractionDigits: digits}) : "unknown";
   }
@@ -41,28 +46,78 @@
   map.attributionControl.setPrefix("Leaflet " + L.version);
   map.attributionControl.addAttribution("land: Natural Earth (public domain)");
   map.createPane("land").style.zIndex = 350;
-  // One layer per land polygon: Leaflet skips clipping and drawing those out of view.
-  var landPolygons = LAND.geometry.coordinates.map(function (rings) {
-    return {type: "Feature", properties: {}, geometry: {type: "Polygon", coordinates: rings}};
+  // Land: 1:110m when zoomed out, 1:50m from LAND_DETAIL_ZOOM in; one layer per polygon, so
+  // Leaflet skips clipping and drawing those out of view.
+  var LAND_DETAIL_ZOOM = 4;
+  var landRenderer = L.canvas({pane: "land", padding: 0.2});
+  function landLayer(land) {
+    return L.geoJSON({type: "FeatureCollection", features: land.geometry.coordinates.map(function (rings) {
+      return {type: "Feature", properties: {}, geometry: {type: "Polygon", coordinates: rings}};
+    })}, {
+      renderer: landRenderer,
+      interactive: false,
+      style: {color: "#b9b3a5", weight: 0.6, fillColor: "#f1eee6", fillOpacity: 1, smoothFactor: 1.5},
+    });
+  }
+  var landDetail = landLayer(LAND), landCoarse = landLayer(JSON.parse(document.getElementById("maps-land-coarse").textContent));
+  function pickLand() {
+    var detail = map.getZoom() >= LAND_DETAIL_ZOOM;
+    var show = detail ? landDetail : landCoarse, hide = detail ? landCoarse : landDetail;
+    if (map.hasLayer(hide)) map.removeLayer(hide);
+    if (!map.hasLayer(show)) show.addTo(map);
+  }
+  map.on("zoomend", pickLand);
+
+  // A flight is one Leaflet path: its parts are its segments, each step stroked in its speed colour
+  // (one canvas path per colour). Parts are kept whole (not clipped nor simplified), so point j of
+  // part k is kept fix segments[k] + j, for the tooltip.
+  var SpeedTrack = L.Polyline.extend({
+    _update: function () {
+      if (!this._map) return;
+      this._parts = this._rings;
+      this._updatePath();
+    },
+    _updatePath: function () {
+      var renderer = this._renderer, parts = this._parts, segments = this.options.segments;
+      if (!renderer._drawing || !parts.length) return;
+      var paths = COLOURS.map(function () { return new Path2D(); });
+      for (var k = 0; k < parts.length; k++) {
+        var part = parts[k], first = segments[k], last = -1;
+        if (part.length === 1) {
+          var dot = paths[colour[first]];
+          dot.moveTo(part[0].x, part[0].y);
+          dot.lineTo(part[0].x + 0.01, part[0].y);
+          continue;
+        }
+        for (var j = 1; j < part.length; j++) {
+          var c = colour[first + j];
+          if (c !== last) paths[c].moveTo(part[j - 1].x, part[j - 1].y);
+          paths[c].lineTo(part[j].x, part[j].y);
+          last = c;
+        }
+      }
+      var ctx = renderer._ctx;
+      ctx.globalAlpha = this.options.opacity;
+      ctx.lineWidth = this.options.weight;
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      paths.forEach(function (path, c) { ctx.strokeStyle = COLOURS[c]; ctx.stroke(path); });
+    },
+    nearestFix: function (layerPoint) {
+      var best = this.options.segments[0], bestD = Infinity;
+      for (var k = 0; k < this._parts.length; k++) {
+        for (var j = 0; j < this._parts[k].length; j++) {
+          var p = this._parts[k][j], d = (p.x - layerPoint.x) * (p.x - layerPoint.x) + (p.y - layerPoint.y) * (p.y - layerPoint.y);
+          if (d < bestD) { bestD = d; best = this.options.segments[k] + j; }
+        }
+      }
+      return best;
+    },
   });
-  L.geoJSON({type: "FeatureCollection", features: landPolygons}, {
-    renderer: L.canvas({pane: "land", padding: 0.2}),
-    interactive: false,
-    style: {color: "#b9b3a5", weight: 0.6, fillColor: "#f1eee6", fillOpacity: 1, smoothFactor: 2},
-  }).addTo(map);
 
   var renderer = L.canvas({padding: 0.2, tolerance: 6});
   var tooltip = L.tooltip({direction: "top", offset: [0, -8], className: "maps-tooltip"});
 
-  function nearest(first, last, latlng) {
-    var target = map.latLngToContainerPoint(latlng), best = first, bestD = Infinity;
-    for (var i = first; i <= last; i++) {
-      var p = map.latLngToContainerPoint([lat[i], lon[i]]);
-      var d = (p.x - target.x) * (p.x - target.x) + (p.y - target.y) * (p.y - target.y);
-      if (d < bestD) { bestD = d; best = i; }
-    }
-    return best;
-  }
   function showFix(flight, i) {
     var box = document.createElement("div");
     line(box, "aircraft", flight.aircraft);
@@ -74,37 +129,23 @@
     if (!map.hasLayer(tooltip)) tooltip.addTo(map);
   }
 
-  // One layer group per flight; its polylines are its runs of one colour.
   var tracks = DATA.flights.map(function (flight) {
-    var lines = [];
-    var ends = flight.segments.concat([flight.first + flight.count]);
+    var ends = flight.segments.concat([flight.first + flight.count]), parts = [];
     for (var s = 0; s < flight.segments.length; s++) {
-      var start = flight.segments[s], stop = ends[s + 1] - 1, i = start;
-      if (stop === start) {
-        lines.push(L.circleMarker([lat[start], lon[start]], {renderer: renderer, radius: 2, weight: 1, color: colourOf(piece[start]), first: start, last: start}));
-        continue;
-      }
-      while (i < stop) {
-        var colour = colourOf(piece[i + 1]), j = i + 1;
-        while (j < stop && colourOf(piece[j + 1]) === colour) j++;
-        var points = [];
-        for (var k = i; k <= j; k++) points.push([lat[k], lon[k]]);
-        lines.push(L.polyline(points, {renderer: renderer, color: colour, weight: 2.5, opacity: 0.9, first: i, last: j}));
-        i = j;
-      }
+      var part = [];
+      for (var i = flight.segments[s]; i < ends[s + 1]; i++) part.push([lat[i], lon[i]]);
+      parts.push(part);
     }
-    var group = L.featureGroup(lines);
-    group.on("mousemove mouseover", function (e) {
-      showFix(flight, nearest(e.layer.options.first, e.layer.options.last, e.latlng));
-    });
-    group.on("mouseout", function () { map.removeLayer(tooltip); });
-    return {aircraft: flight.aircraft, flight: flight.flight, count: flight.count, group: group};
+    var layer = new SpeedTrack(parts, {renderer: renderer, weight: 2.5, opacity: 0.9, segments: flight.segments});
+    layer.on("mousemove mouseover", function (e) { showFix(flight, layer.nearestFix(e.layerPoint)); });
+    layer.on("mouseout", function () { map.removeLayer(tooltip); });
+    return {aircraft: flight.aircraft, flight: flight.flight, count: flight.count, layer: layer};
   });
 
   var stats = document.getElementById("stats");
   function showing() {
     var shown = 0;
-    tracks.forEach(function (t) { if (map.hasLayer(t.group)) shown += t.count; });
+    tracks.forEach(function (t) { if (map.hasLayer(t.layer)) shown += t.count; });
     stats.textContent = "Points shown: " + number(shown, 0) + " of " + number(DATA.total, 0) + " fixes";
     return shown;
   }
@@ -170,15 +211,16 @@
   function setAircraft(name, on) {
     tracks.forEach(function (t) {
       if (t.aircraft !== name) return;
-      if (on) t.group.addTo(map); else map.removeLayer(t.group);
+      if (on) t.layer.addTo(map); else map.removeLayer(t.layer);
     });
     map.removeLayer(tooltip);
     showing();
   }
 
   var bounds = L.latLngBounds([]);
-  tracks.forEach(function (t) { t.group.addTo(map); bounds.extend(t.group.getBounds()); });
+  tracks.forEach(function (t) { t.layer.addTo(map); bounds.extend(t.layer.getBounds()); });
   if (bounds.isValid()) map.fitBounds(bounds, {padding: [20, 20]}); else map.setView([20, 0], 2);
+  pickLand();
   showing();
   window.agilabMaps = {map: map, tracks: tracks, lat: lat, lon: lon, speed: speed, showing: showing, setAircraft: setAircraft};
   // drawn: after the frame that paints the canvases (drawnAt: milliseconds since navigation started)

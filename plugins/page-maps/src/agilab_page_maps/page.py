@@ -122,6 +122,7 @@ def maps_html(title: str, tracks: Tracks, chosen: Simplified, rule: str) -> str:
         "<div id=\"map\"></div>"
         f"<script type=\"application/json\" id=\"maps-data\">{script_json(payload(tracks, chosen))}</script>"
         f"<script type=\"application/json\" id=\"maps-land\">{packaged('vendored/land-50m.json').translate(_SCRIPT_ESCAPES)}</script>"
+        f"<script type=\"application/json\" id=\"maps-land-coarse\">{packaged('vendored/land-110m.json').translate(_SCRIPT_ESCAPES)}</script>"
         f"{inline_script(packaged('vendored/leaflet.js'), 'leaflet.js')}"
         f"{inline_script(packaged('page.js'), 'page.js')}"
     )
