@@ -1,6 +1,6 @@
 """Benchmarks: AGILab against bare baselines measured in the same run.
 
-    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|imports|dask|ui]
+    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|imports|dask|ui|maps]
                         [--flight-narrow]
 
 (a) flight: the whole `agilab run flight` process (local; pool and dask with 2
@@ -15,6 +15,7 @@
     (T(N items) - T(2 items)) / (N - 2), so pool start-up is not counted.
 (c) dask: dispatch against bare `client.map` and start-up per run (bench/dask_bench.py).
 (d) ui: `agilab ui`'s run list over 1,000 runs, cold and warm (bench/ui.py; target 0.5 s).
+(e) maps: the maps page of a 1 M-fix flight run: size, write, first draw and zoom in Chromium (bench/maps.py).
 
 Each figure is the best of --repeat runs; variants are interleaved so machine
 noise hits them alike. Ratios are printed as a markdown table.
@@ -38,6 +39,7 @@ from pathlib import Path
 from dask_bench import bench as dask_bench  # beside this file
 from import_bench import bench_imports, bench_venv_check
 from install_bench import bench_install, bench_kernel
+from maps import bench_maps
 from ui import bench_ui
 
 HERE = Path(__file__).resolve().parent
@@ -216,7 +218,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1600, help="mean rows per file")
     parser.add_argument("--sparse", type=float, default=0.33, help="fraction of flight files with empty altitude cells")
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "imports", "dask", "ui"))
+    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "imports", "dask", "ui", "maps"))
     parser.add_argument("--flight-narrow", action="store_true", help="flight: only bare, local and pool (skip dask and --cython)")
     parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
@@ -235,6 +237,9 @@ def main() -> None:
     if opts.only in (None, "ui"):
         print("ui: the run list over 1,000 runs (bench/ui.py)", flush=True)
         rows += bench_ui(opts.repeat)
+    if opts.only in (None, "maps"):
+        print("maps: the maps page of a 1 M-fix flight run (bench/maps.py)", flush=True)
+        rows += bench_maps(opts.repeat)
     if opts.only in (None, "flight"):
         rows += bench_flight(opts.repeat, opts.files, opts.rows, opts.sparse, wide=not opts.flight_narrow)
     print_table(rows, opts.repeat)
@@ -248,7 +253,7 @@ def print_table(rows: list[tuple[str, str, float, float | None, str]], repeat: i
     print("|---|---|---|---|---|")
     for bench, name, ratio, target, detail in rows:
         verdict = "" if target is None else (f"≤ {target} ✓" if ratio <= target else f"≤ {target} ✗")
-        value = f"{ratio:.2f} s" if "seconds" in name else f"{ratio:.2f}×"
+        value = f"{ratio:.2f} s" if "seconds" in name else f"{ratio:.2f} MB" if name.endswith(", MB") else f"{ratio:.2f}×"
         print(f"| {bench} | {name} | {value} | {verdict} | {detail} |")
 
 
