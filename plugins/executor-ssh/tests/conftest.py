@@ -61,7 +61,7 @@ def no_host_processes_left(ssh_hosts: list[SshHost]) -> Iterator[list[SshHost]]:
 def spare_ssh_host(tmp_path: Path, debian_command, ssh_client_key: Path) -> Iterator[Callable[[], SshHost]]:
     """A maker of extra hosts (127.0.0.4, .5...) that belong to one test, for tests that change or break a host.
 
-    Each is removed after the test.
+    Each is removed after the test, which fails when a process of its user survived it.
     """
     made: list[SshHost] = []
     sshd = debian_command("sshd", "openssh-server")
@@ -72,4 +72,6 @@ def spare_ssh_host(tmp_path: Path, debian_command, ssh_client_key: Path) -> Iter
         return made[-1]
 
     yield make
+    left = describe(wait_for_no_processes(made))
     close_hosts(made)
+    assert not left, f"processes left on the spare hosts: {left}"

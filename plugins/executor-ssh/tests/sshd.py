@@ -190,7 +190,7 @@ class SshHost:
             for process in victims:
                 with contextlib.suppress(psutil.Error):
                     process.send_signal(signal.SIGKILL)
-            subprocess.run(["pkill", "-KILL", "-u", self.user], capture_output=True, env={"PATH": _SYSTEM_PATH})
+            kill_user_processes(self.user)
             if self._process is not None:
                 self._process.wait()
             if self._gone(victims):
@@ -324,10 +324,18 @@ def sweep_stale_hosts() -> list[str]:
             with contextlib.suppress(psutil.Error, TypeError):
                 if process.info["name"] == "sshd" and any(account.pw_name in part for part in process.info["cmdline"]):
                     process.kill()  # the listener: its command line names its config, in a folder named after the user
-        subprocess.run(["pkill", "-KILL", "-u", account.pw_name], capture_output=True, env={"PATH": _SYSTEM_PATH})
+        kill_user_processes(account.pw_name)
         remove_user(account.pw_name)
         removed.append(account.pw_name)
     return removed
+
+
+def kill_user_processes(user: str) -> None:
+    """SIGKILL every process of ``user`` (``pkill -KILL -u``, without needing procps on the machine)."""
+    for process in psutil.process_iter(["username"]):
+        if process.info["username"] == user:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(signal.SIGKILL)
 
 
 def describe(processes: Iterable[psutil.Process]) -> list[str]:
