@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -277,6 +278,26 @@ def test_ssh_agent_keys_are_offered_but_the_agent_is_never_forwarded(
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait()
+
+
+def test_a_broken_ssh_config_is_named(tmp_path, own_home):
+    (own_home / ".ssh").mkdir(mode=0o700)
+    (own_home / ".ssh" / "config").write_text("Host lab\n  Port twenty-two\n")
+    error = refusal(ConfigError, "lab", None, ConnectionOptions(), tmp_path)
+    assert (
+        str(error)
+        == f"nobody@lab:22: unusable SSH client settings (~/.ssh/config?): {own_home}/.ssh/config line 2: Invalid Port integer value: twenty-two"
+    )
+
+
+def test_errors_survive_pickling_whole():
+    for error in [
+        HostKeyRefused("u@h:22", "host key changed"),
+        HostUnreachable("u@h:22", "connection refused"),
+        RemoteCommandFailed("u@h:22", ["ls", "x"], "exited with 2: no", 2, "no"),
+    ]:
+        copy = pickle.loads(pickle.dumps(error))
+        assert (type(copy), str(copy), copy.destination) == (type(error), str(error), error.destination)
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640])

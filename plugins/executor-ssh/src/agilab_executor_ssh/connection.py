@@ -60,6 +60,9 @@ class HostConnectError(UsageError):
         self.destination = destination
         self.cause = cause
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.destination, self.cause)
+
 
 class HostKeyRefused(HostConnectError, ConfigError):
     """The host's key is unknown (``strict``) or differs from the trusted one (any policy)."""
@@ -81,8 +84,13 @@ class RemoteCommandFailed(AgilabError):
     ) -> None:
         super().__init__(f"{destination}: {Path(str(argv[0])).name if argv else 'command'} {cause}")
         self.destination = destination
+        self.argv = list(argv)
+        self.cause = cause
         self.exit_status = exit_status
         self.stderr = stderr
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.destination, self.argv, self.cause, self.exit_status, self.stderr)
 
 
 # -- options -----------------------------------------------------------------
