@@ -241,43 +241,61 @@ def test_ssh_config_aliases_and_identity_files_are_honoured(no_host_processes_le
     assert asyncio.run(go()) == (f"{host.user}@lab3:{host.port}", host.user)
 
 
-def test_ssh_agent_keys_are_offered_but_the_agent_is_never_forwarded(
-    no_host_processes_left, tmp_path, own_home, monkeypatch, debian_command
-):
-    host = no_host_processes_left[0]
-    (own_home / ".ssh").mkdir(mode=0o700)
-    (own_home / ".ssh" / "config").write_text(
-        "Host *\n  ForwardAgent yes\n"
-    )  # asked for, still refused: hosts never use our keys
+@pytest.fixture
+def ssh_agent(ssh_client_key, tmp_path, monkeypatch, debian_command) -> Iterator[Path]:
+    """A real ssh-agent holding the manager's key, as ``$SSH_AUTH_SOCK``; stopped after the test."""
     agent, add = debian_command("ssh-agent", "openssh-client"), debian_command("ssh-add", "openssh-client")
     sock = tmp_path / "agent.sock"
     process = subprocess.Popen([str(agent), "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(400):  # until the agent listens (ssh-add exits 2 while it cannot reach it)
             added = subprocess.run(
-                [str(add), str(host.client_key)], env={"SSH_AUTH_SOCK": str(sock)}, capture_output=True, text=True
+                [str(add), str(ssh_client_key)], env={"SSH_AUTH_SOCK": str(sock)}, capture_output=True, text=True
             )
             if added.returncode != 2 or process.poll() is not None:
                 break
             time.sleep(0.05)
         assert added.returncode == 0, added.stderr
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
-        options = ConnectionOptions(
-            connect_timeout=PATIENT, known_hosts=trusting(tmp_path, host).known_hosts
-        )  # no key file: the agent's only
-
-        async def go() -> str:
-            conn = await connect(host.address, host.port, host.user, options, home=tmp_path)
-            try:
-                return (await run_remote(conn, ["sh", "-c", 'id -un; echo "${SSH_AUTH_SOCK:-no agent}"'])).stdout
-            finally:
-                conn.close()
-                await conn.wait_closed()
-
-        assert asyncio.run(go()) == f"{host.user}\nno agent\n"
+        yield sock
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait()
+
+
+def login_report(host: SshHost, options: ConnectionOptions, home: Path) -> str:
+    """The remote user and the remote ``$SSH_AUTH_SOCK`` (``no agent`` when unset) of one login."""
+
+    async def go() -> str:
+        conn = await connect(host.address, host.port, host.user, options, home=home)
+        try:
+            return (await run_remote(conn, ["sh", "-c", 'id -un; echo "${SSH_AUTH_SOCK:-no agent}"'])).stdout
+        finally:
+            conn.close()
+            await conn.wait_closed()
+
+    return asyncio.run(go())
+
+
+def test_ssh_agent_keys_are_offered_but_the_agent_is_never_forwarded(no_host_processes_left, tmp_path, own_home, ssh_agent):
+    host = no_host_processes_left[0]
+    (own_home / ".ssh").mkdir(mode=0o700)
+    (own_home / ".ssh" / "config").write_text(
+        "Host *\n  ForwardAgent yes\n"
+    )  # asked for, still refused: hosts never use our keys
+    options = ConnectionOptions(
+        connect_timeout=PATIENT, known_hosts=trusting(tmp_path, host).known_hosts
+    )  # no key file: the agent's only
+    assert login_report(host, options, tmp_path) == f"{host.user}\nno agent\n"
+
+
+def test_an_encrypted_key_file_whose_key_is_in_the_agent_logs_in(no_host_processes_left, tmp_path, ssh_agent):
+    host = no_host_processes_left[0]
+    encrypted = write_private_key_encrypted(asyncssh.read_private_key(host.client_key), tmp_path / "lab", "a passphrase")
+    options = ConnectionOptions(
+        connect_timeout=PATIENT, client_keys=[encrypted], known_hosts=trusting(tmp_path, host).known_hosts
+    )
+    assert login_report(host, options, tmp_path) == f"{host.user}\nno agent\n"
 
 
 def test_a_broken_ssh_config_is_named(tmp_path, own_home):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import re
 import shlex
 import socket
@@ -41,7 +42,7 @@ from agilab_executor_ssh.hostkeys import (
 
 #: Sessions (commands, SFTP, forwarded channels) open at once per connection; OpenSSH's default ``MaxSessions`` is 10.
 MAX_SESSIONS = 8
-#: Seconds a keepalive may stay unanswered, in a row, before the host counts as gone.
+#: Keepalives that may go unanswered in a row before the host counts as gone.
 KEEPALIVE_COUNT_MAX = 3
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Seconds between attempts to open a session that sshd refused for a moment (see :func:`open_session`).
@@ -230,7 +231,10 @@ def _known_hosts_files(options: ConnectionOptions, home: Path) -> list[Path]:
 
 
 def _load_keypairs(path: Path) -> Sequence[asyncssh.SSHKeyPair]:
-    """The key pair in ``path`` (and its ``-cert.pub``), refused as OpenSSH refuses it: missing, open to others, encrypted."""
+    """The key pair in ``path`` (and its ``-cert.pub``), refused as OpenSSH refuses it: missing, open to others.
+
+    An encrypted key is left to ssh-agent (none when no agent runs: refused).
+    """
     try:
         mode = path.stat().st_mode
     except OSError as exc:
@@ -243,6 +247,8 @@ def _load_keypairs(path: Path) -> Sequence[asyncssh.SSHKeyPair]:
         raise ConfigError(f"client key {path}: {exc.strerror or 'cannot be read'}") from None
     except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError) as exc:
         if "assphrase" in str(exc):
+            if os.environ.get("SSH_AUTH_SOCK"):
+                return []  # its key may be in the agent, which is asked anyway
             raise ConfigError(
                 f"client key {path}: encrypted; load it into ssh-agent (ssh-add {path}), AGILab never asks for passphrases"
             ) from None
