@@ -446,6 +446,13 @@ def test_hostile_argv_env_and_folder_reach_a_remote_python_exactly(link, args, v
     assert loop.run_until_complete(go()) == [where, value, args]
 
 
+def test_input_reaches_the_command_and_bytes_come_back_as_bytes(link):
+    loop, conn, _ = link
+    assert loop.run_until_complete(run_remote(conn, ["cat"], input="h\u00e9llo\n")).stdout == "h\u00e9llo\n"
+    raw = loop.run_until_complete(run_remote(conn, ["printf", "\\377\\000x"], encoding=None))
+    assert raw.stdout == b"\xff\x00x"
+
+
 def test_remote_command_quotes_every_word():
     line = remote_command(["printf", "%s", "a b; rm -rf ~", "$(id)"], cwd="/tmp/x y", env={"A": "1 $B"})
     assert line == "cd -- '/tmp/x y' && export A='1 $B' && exec printf %s 'a b; rm -rf ~' '$(id)'"
