@@ -27,12 +27,13 @@ def ssh_hosts(
     """Two hosts, ``sshd`` on 127.0.0.2 and 127.0.0.3, each letting in its own unprivileged user with :func:`ssh_client_key`.
 
     Removed at the end of the test session (users, homes, processes), also
-    when it is interrupted. The test's files must be out of the users' reach,
-    so the fixture fails when pytest's temporary root is readable by others.
+    when it is interrupted. The manager's files must be out of the users'
+    reach, so the fixture fails when pytest's temporary root or the manager's
+    home is open to other users.
     """
-    base = tmp_path_factory.getbasetemp()
-    private = [p for p in (base, *base.parents) if not p.stat().st_mode & (stat.S_IROTH | stat.S_IXOTH)]
-    assert private, f"{base} and its parents are open to other users: the hosts' users could read the manager's files"
+    for mine in (tmp_path_factory.getbasetemp(), Path.home()):
+        closed = [p for p in (mine, *mine.parents) if not p.stat().st_mode & (stat.S_IROTH | stat.S_IXOTH)]
+        assert closed, f"{mine} and its parents are open to other users: the hosts' users could read the manager's files"
     sshd = debian_command("sshd", "openssh-server")
     sweep_stale_hosts()
     hosts = open_hosts(HOST_ADDRESSES, tmp_path_factory.mktemp("ssh-hosts"), sshd, ssh_client_key)
