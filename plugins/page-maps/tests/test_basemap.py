@@ -42,10 +42,18 @@ def test_a_ring_over_the_antimeridian_is_unwrapped_and_copied() -> None:
     assert np.allclose(np.abs(second[0][:, 0] - first[0][:, 0]), 360)
 
 
+def test_land_near_the_antimeridian_is_also_drawn_past_it() -> None:
+    alaska = np.array([[-165.0, 60.0], [-150.0, 60.0], [-150.0, 70.0], [-165.0, 60.0]])
+    (first, second) = flat_polygons([alaska])
+    assert np.allclose(second[0][:, 0], alaska[:, 0] + 360)
+    assert len(flat_polygons([alaska + [100.0, 0.0]])) == 1  # far from it: drawn once
+
+
 def test_a_ring_around_a_pole_is_closed_along_it() -> None:
     lon = np.linspace(-180, 180, 9)
     ring = np.column_stack([lon, np.full(9, -70.0)])
-    ((closed,),) = flat_polygons([ring])
+    (closed,), *copies = flat_polygons([ring])
+    assert [np.allclose(c[0][:, 0] - closed[:, 0], s) for c, s in zip(copies, (-360, 360), strict=True)] == [True, True]
     assert closed[-3:, 1].tolist() == [-90.0, -90.0, -70.0] and (closed[0] == closed[-1]).all()
 
 

@@ -6,7 +6,8 @@ on a flat (Web Mercator) map, a ring that crosses the antimeridian jumps from
 that once, when the file is vendored: each ring's longitudes are unwrapped
 (made continuous); a ring that circles a pole (Antarctica) is closed along
 that pole; a polygon that ends up past ±180 is drawn twice, once on each side,
-so the land shows wherever the map is panned.
+so the land shows wherever the map is panned; so is a polygon within
+:data:`EDGE` degrees of it, for the tracks that go on past ±180.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 import numpy as np
 
 Ring = list[list[float]]
+#: Land within this many degrees of the antimeridian is also drawn 360 degrees
+#: away, so a track unwrapped past ±180 (Tokyo to Los Angeles reaches 242) flies over land.
+EDGE = 30.0
 
 
 def decode_arcs(topology: dict[str, Any]) -> list[np.ndarray]:
@@ -63,8 +67,10 @@ def flat_polygons(rings: list[np.ndarray]) -> list[list[np.ndarray]]:
         fixed.append(hole)
     polygons = [fixed]
     west, east = outer[:, 0].min(), outer[:, 0].max()
-    if abs(turn) <= 180 and (east > 180 or west < -180):
-        shift = -360.0 if east > 180 else 360.0
+    if abs(turn) > 180:  # around a pole: all longitudes, so once more on each side
+        polygons += [[ring + [shift, 0.0] for ring in fixed] for shift in (-360.0, 360.0)]
+    elif east > 180 - EDGE or west < -180 + EDGE:
+        shift = -360.0 if east > 180 - EDGE else 360.0
         polygons.append([ring + [shift, 0.0] for ring in fixed])
     return polygons
 
