@@ -58,7 +58,7 @@ def app_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         sources = {
             "__init__": "",
             "manager": MANAGER,
-            "helpers": "def one():\n    return 1\n",
+            "helpers": "import attrs\nimport json\n\ndef one():\n    try:\n        import not_installed_either\n    except ImportError:\n        pass\n    return 1\n",
             "maths": "def double(x):\n    return 2 * x\n",
             "ui": "import not_an_installed_library\nfrom . import manager\n",  # manager-only
             **({"worker": worker.format(pkg=pkg)} if worker is not None else {}),
@@ -94,6 +94,7 @@ def test_the_short_form_derives_the_worker_and_the_modules_it_imports(app_packag
     spec = AppSpec("declared", _manager(pkg))
     assert spec.worker == f"{pkg}.worker:AppWorker"
     assert spec.worker_modules == (f"{pkg}.helpers", f"{pkg}.maths", f"{pkg}.worker")  # not ui, not manager
+    assert spec.worker_requirements == ("attrs",)  # not json (stdlib), not the kernel, not what is not installed
     registry, info = _load(spec)
     assert info.status == STATUS_LOADED and registry.app("declared") is spec
     assert f"{pkg}.worker" not in sys.modules and "not_an_installed_library" not in sys.modules
@@ -109,7 +110,8 @@ def test_the_worker_class_itself_is_turned_into_its_path_and_its_modules_derived
 
 def test_the_string_form_keeps_its_explicit_modules(app_package) -> None:
     pkg = app_package()
-    assert AppSpec("declared", _manager(pkg), f"{pkg}.worker:AppWorker").worker_modules == ()
+    explicit = AppSpec("declared", _manager(pkg), f"{pkg}.worker:AppWorker")
+    assert explicit.worker_modules == () and explicit.worker_requirements == ()
     listed = AppSpec("declared", _manager(pkg), f"{pkg}.worker:AppWorker", worker_modules=[f"{pkg}.worker"])
     assert listed.worker_modules == (f"{pkg}.worker",)
 

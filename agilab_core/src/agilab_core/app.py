@@ -229,10 +229,14 @@ class AppSpec:
     runs in the manager's environment). Left out, they are the worker's module
     and every module of its top-level package it imports, transitively (read
     from the source), except when ``worker`` is given as a ``"module:Class"``
-    string: that explicit form lists them itself. ``cython_modules`` is the
-    subset that ``--cython`` compiles (pure-Python-mode sources, so they also
-    run uncompiled); ``worker_requirements`` are the third-party packages the
-    worker imports (a bare name is pinned to the manager's version).
+    string: that explicit form lists them itself. ``worker_requirements``
+    are the third-party distributions the worker side imports (a bare name is
+    pinned to the manager's version); left out, they are derived the same way
+    (and with the same exception): every import of those modules that is
+    neither the standard library, the kernel, nor the app's own distribution,
+    and that is installed here. ``cython_modules`` is the subset of the worker
+    modules that ``--cython`` compiles (pure-Python-mode sources, so they also
+    run uncompiled).
 
     Settings: the manager's ``args_type`` holds every argument's default
     (``attrs.field(metadata={"help": ...})`` documents it). ``settings``
@@ -257,7 +261,7 @@ class AppSpec:
     description: str = ""
     worker_modules: tuple[str, ...] = attrs.field(default=None, converter=_optional_names)
     cython_modules: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    worker_requirements: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    worker_requirements: tuple[str, ...] = attrs.field(default=None, converter=_optional_names)
     version: str | None = None
     renamed: dict[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
     sample_data: str | Callable[[Path], Any] | None = None
@@ -271,6 +275,9 @@ class AppSpec:
         if self.worker_modules is None:
             modules = _derived_modules(worker) if derivable and worker else ()
             object.__setattr__(self, "worker_modules", modules)
+        if self.worker_requirements is None:
+            requirements = _derived_requirements(self.worker_modules) if derivable else ()
+            object.__setattr__(self, "worker_requirements", requirements)
 
 
 def _derived_worker(manager: Any) -> str:
@@ -281,6 +288,15 @@ def _derived_worker(manager: Any) -> str:
         return app_source.find_worker(manager.__module__)
     except Exception:  # noqa: BLE001 - a bad manager or no worker: reported when the app is checked
         return ""
+
+
+def _derived_requirements(modules: tuple[str, ...]) -> tuple[str, ...]:
+    from agilab_core import app_source
+
+    try:
+        return app_source.third_party(modules)
+    except Exception:  # noqa: BLE001 - unreadable sources: the author lists them
+        return ()
 
 
 def _derived_modules(worker: str) -> tuple[str, ...]:

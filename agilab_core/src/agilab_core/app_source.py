@@ -12,8 +12,10 @@ answer is "unknown" and the worker process will tell.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import sys
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -96,12 +98,19 @@ def _tree(name: str) -> ast.Module | None:
     path = module_file(name)
     if path is None:
         return None
-    if not path.is_file():  # the __init__ of a namespace package
-        return ast.Module(body=[], type_ignores=[])
     try:
-        return ast.parse(path.read_bytes(), filename=str(path))
+        if not path.is_file():  # the __init__ of a namespace package
+            return ast.Module(body=[], type_ignores=[])
+        stat = path.stat()
+        return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
     except (OSError, SyntaxError, ValueError) as exc:
         raise Unknown(path) from exc
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: str, mtime_ns: int, size: int) -> ast.Module:
+    """A source file parsed once per content (the key changes when the file does)."""
+    return ast.parse(Path(path).read_bytes(), filename=path)
 
 
 def defines(module: str, name: str) -> bool:
@@ -225,7 +234,7 @@ def _imports(tree: ast.Module, module: str) -> set[str]:
     """Every module name ``tree`` may import, anywhere in it (``from a import b`` gives ``a`` and ``a.b``)."""
     package = module.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -238,3 +247,60 @@ def _imports(tree: ast.Module, module: str) -> set[str]:
                 names.add(base)
                 names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
     return names
+
+
+def _statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Every statement in ``body`` and in the blocks nested in it (imports are statements: expressions are skipped)."""
+    found: list[ast.stmt] = []
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(node, field, None)
+            if isinstance(block, list):
+                todo.extend(b for b in block if isinstance(b, (ast.stmt, ast.excepthandler, ast.match_case)))  # type: ignore[misc]
+    return found
+
+
+def third_party(modules: tuple[str, ...]) -> tuple[str, ...]:
+    """The distributions, installed here, that ``modules`` import (sorted names; the standard library,
+    the kernel and the modules' own distribution left out).
+
+    An import of something not installed here (an optional import in a
+    ``try``) is left out: the worker venv could not pin it anyway.
+    """
+    if not modules:
+        return ()
+    top = modules[0].partition(".")[0]
+    own = _distribution_of(top)
+    names: set[str] = set()
+    for module in modules:
+        try:
+            tree = _tree(module)
+        except Unknown:
+            continue
+        for imported in _imports(tree, module) if tree is not None else ():
+            root = imported.partition(".")[0]
+            if root in (top, KERNEL_PACKAGE, "__future__") or root in sys.stdlib_module_names:
+                continue
+            dist = _distribution_of(root)
+            if dist and dist != own:
+                names.add(dist)
+    return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=256)
+def _distribution_of(package: str) -> str | None:
+    """The installed distribution that provides the import name ``package`` (None when none does)."""
+    try:
+        return metadata.distribution(package).metadata["Name"]  # names are normalised: most import names are their distribution's
+    except metadata.PackageNotFoundError:
+        pass
+    found = _import_names().get(package)
+    return found[0] if found else None
+
+
+@functools.lru_cache(maxsize=1)
+def _import_names() -> dict[str, list[str]]:
+    return dict(metadata.packages_distributions())  # slower: reads every installed distribution, once

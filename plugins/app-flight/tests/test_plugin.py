@@ -19,6 +19,10 @@ def test_flight_app_is_registered() -> None:
     spec = load_plugins().app("flight")
     assert spec.manager is FlightManager
     assert spec.worker == "agilab_app_flight.worker:FlightWorker"
+    # derived from the sources: the worker side is what the worker imports, not the manager's modules
+    modules = ("args", "distance", "names", "reader", "telemetry", "worker")
+    assert spec.worker_modules == tuple(f"agilab_app_flight.{m}" for m in modules)
+    assert spec.worker_requirements == ("attrs", "numpy", "polars")
 
 
 def test_registering_does_not_import_polars() -> None:
