@@ -183,3 +183,45 @@ def test_relative_imports_resolve_against_the_package(app_package) -> None:
 
 def test_the_kernel_is_never_part_of_an_app_worker_side() -> None:
     assert app_source.worker_side("agilab_core.testing") == ()
+
+
+NESTED = """
+import a
+class K:
+    def f(self):
+        with open(x) as fh:
+            for i in y:
+                while z:
+                    try:
+                        import b
+                    except ImportError:
+                        from c import d
+                    else:
+                        import e
+                    finally:
+                        import f
+async def g():
+    async with h:
+        async for i in j:
+            if k:
+                import l
+            else:
+                import m
+match n:
+    case 1:
+        import o
+x = lambda: __import__("not_a_statement")
+"""
+
+
+@pytest.mark.parametrize("source", ["nested", *sorted(p.name for p in Path(app_source.__file__).parent.glob("*.py"))])
+def test_every_import_statement_is_found_wherever_it_is_nested(source: str) -> None:
+    import ast
+
+    text = NESTED if source == "nested" else (Path(app_source.__file__).parent / source).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    walked = {id(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    found = {id(n) for n in app_source._statements(tree.body) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    assert found == walked and walked
+    if source == "nested":
+        assert app_source._imports(tree, "pkg.mod") == {"a", "b", "c", "c.d", "e", "f", "l", "m", "o"}
