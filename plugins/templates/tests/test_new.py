@@ -158,3 +158,14 @@ def test_a_page_may_take_the_name_of_the_app_it_shows(tmp_path: Path) -> None:
     """Entry points are ``<kind>-<name>``: page ``flight`` beside app ``flight`` clashes with nothing."""
     done = create("page", "flight", tmp_path, None)
     assert (done["name"], done["entry_point"], done["distribution"]) == ("flight", "page-flight", "agilab-page-flight")
+
+
+def test_the_plain_cookiecutter_command_renders_the_repository_templates(tmp_path: Path) -> None:
+    """``cookiecutter cookiecutter/app`` (no ``agilab new``) gives the same project as ``agilab new``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    cookiecutter = str(Path(sys.executable).with_name("cookiecutter"))
+    cmd = [cookiecutter, "--no-input", str(REPO / "cookiecutter" / "app"), "name=minimal", "dataframe=none", "-o", str(tmp_path / "plain")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HOME": str(home)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert files_of(tmp_path / "plain" / "app-minimal") == files_of(REPO / "plugins" / "app-minimal")
