@@ -84,6 +84,11 @@ def test_the_aircraft_filter_hides_and_shows_its_tracks(flight_html: str, browse
     assert int(after.split()[2].replace(",", "")) < int(before.split()[2].replace(",", ""))
     page.locator(f".maps-filter input[data-aircraft='{aircraft}']").check()
     assert all(page.evaluate(on_map.format(aircraft))) and page.inner_text("#stats") == before
+    page.get_by_role("button", name="none").click()
+    assert page.evaluate("agilabMaps.tracks.every(t => !agilabMaps.map.hasLayer(t.layer))")
+    assert page.inner_text("#stats").startswith("Points shown: 0 of ")
+    page.get_by_role("button", name="all").click()
+    assert page.inner_text("#stats") == before and page.locator(".maps-filter input:checked").count() == page.locator(".maps-filter input").count()
 
 
 def test_a_screenshot_of_the_map_is_not_blank(flight_html: str, browser_page) -> None:  # noqa: ANN001

@@ -133,6 +133,11 @@ def test_flights_are_split_by_file_and_aircraft_and_segments_by_time_gaps(tmp_pa
     assert tracks.total == 8 and tracks.undrawable == 0
 
 
+def test_numeric_looking_aircraft_ids_stay_text_in_csv_outputs(tmp_path, fixes) -> None:  # noqa: ANN001
+    fixes("0725", [1.0, 1.1], [2.0, 2.1]).write_csv(tmp_path / "f.csv")
+    assert read_tracks([(tmp_path / "f.csv", "f.csv")]).aircraft == ("0725",)
+
+
 def test_a_track_over_the_antimeridian_stays_continuous() -> None:
     lon = np.array([179.0, 179.9, -179.9, -179.0, 10.0, 10.5])
     assert np.allclose(unwrap_segments(lon, np.array([0, 4])), [179.0, 179.9, 180.1, 181.0, 10.0, 10.5])

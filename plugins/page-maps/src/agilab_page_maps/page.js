@@ -193,6 +193,20 @@
     var names = [];
     tracks.forEach(function (t) { if (names.indexOf(t.aircraft) < 0) names.push(t.aircraft); });
     names.sort();
+    var inputs = [];
+    var all = document.createElement("div");
+    all.className = "maps-filter-all";
+    [["all", true], ["none", false]].forEach(function (choice) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = choice[0];
+      button.addEventListener("click", function () {
+        inputs.forEach(function (input) { input.checked = choice[1]; });
+        names.forEach(function (name) { setAircraft(name, choice[1]); });
+      });
+      all.appendChild(button);
+    });
+    if (names.length > 1) box.appendChild(all);
     names.forEach(function (name) {
       var label = document.createElement("label");
       var box2 = document.createElement("input");
@@ -200,6 +214,7 @@
       box2.checked = true;
       box2.dataset.aircraft = name;
       box2.addEventListener("change", function () { setAircraft(name, box2.checked); });
+      inputs.push(box2);
       label.appendChild(box2);
       label.appendChild(document.createTextNode(" " + name));
       box.appendChild(label);

@@ -112,7 +112,7 @@ def read_flight_file(path: Path, index: int) -> pl.DataFrame:
             names = pl.read_parquet_schema(path)
             frame = pl.read_parquet(path, columns=[c for c in (*NEEDED, *OPTIONAL) if c in names])
         else:
-            frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+            frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000, schema_overrides={"aircraft": pl.String})  # "0725" stays "0725"
     except FileNotFoundError:
         raise InputError(f"{path}: flight output is missing") from None
     except Exception as exc:  # noqa: BLE001 - polars raises many types for a damaged file
