@@ -38,6 +38,7 @@ class ArgsV1:
 @attrs.frozen
 class ArgsV2:
     nfiles: int = attrs.field(default=0, metadata={"help": "first N files"})  # was nfile
+    label: str = attrs.field(default="x", metadata={"help": "a help\nover lines\x1b[31m\x00 = 1"})
     files: str = "*.parquet"  # a new default
     limit: int = 10  # new
     # legacy: removed
@@ -86,6 +87,8 @@ def test_an_upgrade_carries_renamed_values_drops_removed_ones_and_keeps_a_backup
     settings = load_settings(path)
     assert settings.args == {"nfiles": 5} and settings.seeded.version == "2"
     assert build_args(ArgsV2, settings, {}) == ArgsV2(nfiles=5, files="*.parquet", limit=10)  # new defaults followed
+    (label,) = [line for line in path.read_text().splitlines() if line.startswith("# label")]
+    assert label.endswith("  # a help over lines [31m  = 1") and "label" not in tomllib.loads(path.read_text())["args"]
     assert (path.parent / "app_settings.toml.1.bak").read_bytes() == before
     text = path.read_text(encoding="utf-8")
     assert '# files = "*.parquet"' in text and "# limit = 10" in text and "nfiles = 5" in text and "# first N files" in text
@@ -166,7 +169,7 @@ def test_effective_settings_tell_what_differs_from_the_defaults(tmp_path: Path) 
     path, _ = _seed(V2, tmp_path)
     _set(path, "limit = 3")
     view = effective(path, V2)
-    assert view.args == {"nfiles": 0, "files": "*.parquet", "limit": 3}
+    assert view.args == {"nfiles": 0, "label": "x", "files": "*.parquet", "limit": 3}
     assert view.changed == {"limit": (10, 3)} and view.seeded_from == "2"
 
 
@@ -193,7 +196,7 @@ def test_text_toml_cannot_hold_is_refused_not_written() -> None:
         toml_value(None)
 
 
-@given(st.dictionaries(st.sampled_from(["nfiles", "files", "limit", "other key"]), values, max_size=4), st.dictionaries(st.sampled_from(["executor", "workers"]), st.text(max_size=8), max_size=2))
+@given(st.dictionaries(st.sampled_from(["nfiles", "label", "files", "limit", "other key"]), values, max_size=4), st.dictionaries(st.sampled_from(["executor", "workers"]), st.text(max_size=8), max_size=2))
 def test_a_rendered_copy_reads_back_as_the_values_it_holds(args, cluster) -> None:
     data = tomllib.loads(render(V2, "2", args, cluster))
     assert data["args"] == args and data["cluster"] == cluster and data["seeded"] == {"app": "upgr", "version": "2"}

@@ -120,7 +120,8 @@ def _default(field: attrs.Attribute) -> Any:
 
 
 def _help(spec: AppSpec) -> dict[str, str]:
-    return {f.name: str(f.metadata["help"]) for f in fields(spec) if "help" in f.metadata}
+    """Each field's ``help``, made one printable line (a TOML comment ends at a line break)."""
+    return {f.name: "".join(c if c.isprintable() else " " for c in " ".join(str(f.metadata["help"]).split())) for f in fields(spec) if "help" in f.metadata}
 
 
 # -- writing the copy -----------------------------------------------------------------
