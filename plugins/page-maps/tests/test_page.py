@@ -133,6 +133,14 @@ def test_flights_are_split_by_file_and_aircraft_and_segments_by_time_gaps(tmp_pa
     assert tracks.total == 8 and tracks.undrawable == 0
 
 
+def test_an_output_with_positions_only_is_drawn_from_its_folder_name(make_run) -> None:  # noqa: ANN001
+    bare = pl.DataFrame({"lat": [1.0, 1.5, 2.0], "long": [2.0, 2.5, 3.0]})
+    html = render_page(MAPS, make_run("bare", {"aircraft=3c%2F4b/f.parquet": bare}))
+    data = json.loads(scripts(html)[0][1])
+    assert data["speed"] is None and data["total"] == 3
+    assert [(f["aircraft"], f["count"]) for f in data["flights"]] == [("3c/4b", 2)]
+
+
 def test_numeric_looking_aircraft_ids_stay_text_in_csv_outputs(tmp_path, fixes) -> None:  # noqa: ANN001
     fixes("0725", [1.0, 1.1], [2.0, 2.1]).write_csv(tmp_path / "f.csv")
     assert read_tracks([(tmp_path / "f.csv", "f.csv")]).aircraft == ("0725",)
