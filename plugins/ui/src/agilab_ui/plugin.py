@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import click
+from agilab_core.cli import plain
 from agilab_core.errors import UsageError
 
 from agilab_core import hookimpl
@@ -61,7 +62,7 @@ def ui(port: int, host: str, allow_remote: bool, home: Path | None) -> None:
     runs_root = resolve_home(home) / "runs"
     sock = listen(host, port)
     if not loopback:
-        click.echo(f"warning: serving {runs_root} on {host}: anyone who can reach this machine can read every run (no authentication)", err=True)
+        click.echo(f"warning: serving {plain(runs_root)} on {plain(host)}: anyone who can reach this machine can read every run (no authentication)", err=True)
     try:
         import uvicorn
 
@@ -73,7 +74,7 @@ def ui(port: int, host: str, allow_remote: bool, home: Path | None) -> None:
     app = make_app(runs_root, load_plugins().pages, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    click.echo(f"AGILab UI on http://{shown}:{bound_port}/ ({runs_root}); Ctrl-C stops it", err=False)
+    click.echo(f"AGILab UI on http://{shown}:{bound_port}/ ({plain(runs_root)}); Ctrl-C stops it")
     # read every manifest once while the browser opens: the first listing then only stats the runs
     threading.Thread(target=app.state.runs.index.manifests, name="agilab-ui-warm", daemon=True).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
