@@ -51,3 +51,16 @@ def test_an_unprefixed_agi_is_unknown_outside_this_repository(pytester: pytest.P
     done = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     done.assert_outcomes(errors=1)
     done.stdout.fnmatch_lines(["*fixture 'agi' not found*"])
+
+
+def test_a_session_without_plugin_autoload_asks_for_it_by_module(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(
+        test_other=(
+            "import os\n\n"
+            "def test_home(agilab_home):\n"
+            "    assert os.environ['AGILAB_HOME'] == str(agilab_home)\n"
+        )
+    )
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(errors=1)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "agilab_core.testing").assert_outcomes(passed=1)
