@@ -276,6 +276,7 @@ class ExecutorConformance:
         """Counted by the workers, not only by results: an item run twice and reported once fails here."""
         run = self.probe(agilab_agi, tmp_path / "trace", count=23)
         assert run.result.status == "ok", run.result.error
+        assert run.traces, f"no worker wrote to {tmp_path / 'trace'}: the suite needs workers that can write the test's folders (this machine, or a loopback host)"
         runs = {item: len(lines) for item, lines in run.traces.items()}
         assert runs == dict.fromkeys(_ids(23), 1), "items run other than once (by the workers' own count)"
         assert sorted(r.item_id for r in run.seen) == _ids(23), "on_result did not get exactly one result per item"
