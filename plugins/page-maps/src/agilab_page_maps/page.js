@@ -89,10 +89,17 @@
           dot.lineTo(part[0].x + 0.01, part[0].y);
           continue;
         }
+        var x = 0, y = 0;
         for (var j = 1; j < part.length; j++) {
-          var c = colour[first + j];
-          if (c !== last) paths[c].moveTo(part[j - 1].x, part[j - 1].y);
-          paths[c].lineTo(part[j].x, part[j].y);
+          var c = colour[first + j], p = part[j];
+          if (c !== last) {
+            paths[c].moveTo(part[j - 1].x, part[j - 1].y);
+          } else if (j < part.length - 1 && colour[first + j + 1] === c && (p.x - x) * (p.x - x) + (p.y - y) * (p.y - y) < 0.5) {
+            continue;  // under a pixel from the last point drawn, in the same colour: nothing to see
+          }
+          paths[c].lineTo(p.x, p.y);
+          x = p.x;
+          y = p.y;
           last = c;
         }
       }

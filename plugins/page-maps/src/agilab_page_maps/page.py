@@ -22,12 +22,24 @@ from agilab_page_maps.simplify import Simplified
 from agilab_page_maps.tracks import Tracks
 
 POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
-_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_SCRIPT_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def script_safe(text: str) -> str:
+    """JSON text with ``<``, ``>``, ``&`` and the line separators escaped, so no ``</script>`` can end it early.
+
+    ``str.replace`` of each character present rather than ``str.translate``:
+    0.5 ms instead of 7 ms on the 5 MB of base64 of a large run's page.
+    """
+    for char, escape in _SCRIPT_ESCAPES:
+        if char in text:
+            text = text.replace(char, escape)
+    return text
 
 
 def script_json(value: Any) -> str:
     """JSON safe inside a ``<script>`` element: no ``<``, ``>``, ``&`` or line separators, no NaN."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
+    return script_safe(json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
 
 
 @cache
@@ -121,8 +133,8 @@ def maps_html(title: str, tracks: Tracks, chosen: Simplified, rule: str) -> str:
         f"<header><h1>{html.escape(title)}</h1><p id=\"stats\"></p><p id=\"rule\">{html.escape(rule)}</p></header>"
         "<div id=\"map\"></div>"
         f"<script type=\"application/json\" id=\"maps-data\">{script_json(payload(tracks, chosen))}</script>"
-        f"<script type=\"application/json\" id=\"maps-land\">{packaged('vendored/land-50m.json').translate(_SCRIPT_ESCAPES)}</script>"
-        f"<script type=\"application/json\" id=\"maps-land-coarse\">{packaged('vendored/land-110m.json').translate(_SCRIPT_ESCAPES)}</script>"
+        f"<script type=\"application/json\" id=\"maps-land\">{script_safe(packaged('vendored/land-50m.json'))}</script>"
+        f"<script type=\"application/json\" id=\"maps-land-coarse\">{script_safe(packaged('vendored/land-110m.json'))}</script>"
         f"{inline_script(packaged('vendored/leaflet.js'), 'leaflet.js')}"
         f"{inline_script(packaged('page.js'), 'page.js')}"
     )
