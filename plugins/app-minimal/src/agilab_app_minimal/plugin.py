@@ -1,8 +1,9 @@
 """Registers the minimal app. Imported on every ``agilab`` command, so it stays light.
 
 The kernel derives the rest from the sources, without importing them: the
-worker is the ``Worker`` subclass of :mod:`.worker`, and the worker side is
-that module plus the modules of this package it imports.
+worker is the ``Worker`` subclass of :mod:`.worker`, the worker side is that
+module plus the modules of this package it imports, and the worker's
+requirements are the installed distributions those modules import.
 """
 
 from __future__ import annotations

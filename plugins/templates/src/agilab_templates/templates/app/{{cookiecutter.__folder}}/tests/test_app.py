@@ -29,6 +29,9 @@ def test_it_is_registered_and_its_worker_side_derived() -> None:
     assert spec.worker == f"{PACKAGE}.worker:{{ cookiecutter.__title }}Worker"
     assert {f"{PACKAGE}.worker", f"{PACKAGE}.args"} <= set(spec.worker_modules)
     assert f"{PACKAGE}.manager" not in spec.worker_modules
+{%- if cookiecutter.dataframe != "none" %}
+    assert "{{ cookiecutter.dataframe }}" in spec.worker_requirements  # what the worker venv installs
+{%- endif %}
 
 
 def test_the_settings_file_is_package_data() -> None:
