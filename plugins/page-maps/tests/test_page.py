@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 from agilab_core.plugins import load_plugins
-from agilab_page_maps.page import offline_css, packaged, payload, piece_speed, script_json
+from agilab_page_maps.page import maps_html, offline_css, packaged, payload, piece_speed, script_json
 from agilab_page_maps.plugin import register_pages
-from agilab_page_maps.tracks import read_tracks, unwrap_segments
+from agilab_page_maps.simplify import downsample
+from agilab_page_maps.tracks import Tracks, read_tracks, unwrap_segments
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +44,28 @@ class Scripts(HTMLParser):
             self._open = None
 
 
+class Heading(HTMLParser):
+    """The text of ``<title>`` and ``<h1>``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self._in = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("title", "h1"):
+            self._in = True
+            self.texts.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self.texts[-1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("title", "h1"):
+            self._in = False
+
+
 def scripts(html: str) -> list[tuple[dict[str, str | None], str]]:
     parser = Scripts()
     parser.feed(html)
@@ -63,6 +86,29 @@ def test_script_json_cannot_close_its_element_and_reads_back(value) -> None:  # 
     assert json.loads(text) == value
     ((_, inside),) = scripts(f'<script type="application/json">{text}</script>')
     assert json.loads(inside) == value
+
+
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(names, min_size=1, max_size=3), names, names)
+def test_any_names_and_title_reach_the_browser_as_text(aircraft, flight, title) -> None:  # noqa: ANN001
+    n = len(aircraft)
+    tracks = Tracks(
+        aircraft=tuple(aircraft), flight=(flight,) * n, offsets=np.arange(0, 2 * n + 1, 2), starts=np.arange(0, 2 * n, 2),
+        lat=np.zeros(2 * n), lon=np.arange(2.0 * n), time=np.full(2 * n, np.nan), speed=np.full(2 * n, np.inf), alt=np.zeros(2 * n),
+        total=2 * n, undrawable=0,
+    )  # fmt: skip
+    html = maps_html(title, tracks, downsample(tracks.lat, tracks.lon, tracks.time, tracks.speed, tracks.starts), title)
+    found = scripts(html)
+    assert [attrs.get("id") for attrs, _ in found] == ["maps-data", "maps-land", "maps-land-coarse", None, None]
+    data = json.loads(found[0][1])
+    assert [f["aircraft"] for f in data["flights"]] == aircraft and {f["flight"] for f in data["flights"]} == {flight}
+    assert data["speed"] is None  # infinities are no speed
+    heading = Heading()
+    heading.feed(html)
+    assert heading.texts == [title, title]  # <title> and <h1>, as text
 
 
 def test_script_json_refuses_nan() -> None:
