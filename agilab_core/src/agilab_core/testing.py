@@ -310,9 +310,25 @@ class ExecutorConformance:
         shown = run.result.error or sorted({r.error.message for r in run.result.results if r.error})
         assert run_says or items_say, f"the worker's start-up error is lost; the run shows {shown}"
 
+    def test_in_process_says_where_items_run(self, agilab_agi: Any, tmp_path: Path) -> None:
+        """``in_process = True`` exactly when items run in the test's own process: deselecting the tests that kill a worker is never a way out."""
+        run = self.probe(agilab_agi, tmp_path / "trace", count=4)
+        here = [r.item_id for r in run.result.results if r.metrics.get("pid") == os.getpid()]
+        if self.in_process:
+            assert len(here) == 4, "in_process is declared, but items ran in other processes: remove it, and pass the tests that kill a worker"
+        else:
+            assert not here, "items ran in the test's own process: declare in_process = True"
+
+    def _refuse_to_kill_this_process(self, agi: Any, tmp_path: Path) -> None:
+        """Fail, rather than let an item kill pytest, when items run in the test's own process."""
+        run = self.probe(agi, tmp_path / "where", count=1)
+        if any(r.metrics.get("pid") == os.getpid() for r in run.result.results):
+            pytest.fail("items run in the test's own process, where killing a worker kills pytest: declare in_process = True")
+
     @_kills_worker
     def test_a_worker_killed_mid_item_is_retried_with_its_attempts(self, agilab_agi: Any, tmp_path: Path) -> None:
         """``die_once``: the item kills its worker on its first attempt; the executor runs it again and says how often."""
+        self._refuse_to_kill_this_process(agilab_agi, tmp_path)
         run = self.probe(agilab_agi, tmp_path / "trace", count=8, die_once=[3])
         assert sorted(r.item_id for r in run.seen) == _ids(8), "on_result did not get exactly one result per item"
         killed = run.by_item()["item-00003"]
@@ -325,6 +341,7 @@ class ExecutorConformance:
     @_kills_worker
     def test_a_worker_killed_every_time_is_reported_with_its_attempts(self, agilab_agi: Any, tmp_path: Path) -> None:
         """``die_always``: the run ends; the item fails, naming the death, with as many attempts as the workers made."""
+        self._refuse_to_kill_this_process(agilab_agi, tmp_path)
         run = self.probe(agilab_agi, tmp_path / "trace", count=6, die_always=[2])
         assert run.result.items == {"total": 6, "ok": 5, "failed": 1}
         killer = run.by_item()["item-00002"]

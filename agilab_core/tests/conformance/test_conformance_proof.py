@@ -63,12 +63,12 @@ def suite(pytester: pytest.Pytester) -> Iterator[object]:
 
 def test_an_in_process_executor_that_honours_the_contract_passes_and_deselects_the_killing_tests(suite) -> None:
     done = suite("threads", True)
-    done.assert_outcomes(passed=9, deselected=2)
+    done.assert_outcomes(passed=10, deselected=2)
 
 
 def test_an_out_of_process_executor_that_honours_the_contract_passes_the_fault_tests(suite) -> None:
-    done = suite("spawn", False, "-k", "killed or cannot_start")  # (its other tests are the threads executor's)
-    done.assert_outcomes(passed=3, deselected=8)
+    done = suite("spawn", False, "-k", "killed or cannot_start or in_process")  # (its other tests are the threads executor's)
+    done.assert_outcomes(passed=4, deselected=8)
 
 
 BUGS = [
@@ -81,15 +81,18 @@ BUGS = [
     ("leaky", True, "test_close_is_safe_twice_and_leaves_no_process_or_thread", "close() left thread(s) behind: ['leaky-heartbeat']"),
     ("orphaning", True, "test_close_is_safe_twice_and_leaves_no_process_or_thread", "close() left child process(es) behind"),
     ("no-retry", False, "test_a_worker_killed_mid_item_is_retried_with_its_attempts", "the item that killed its worker was not run again"),
+    ("threads", False, "test_a_worker_killed_every_time_is_reported_with_its_attempts", "items run in the test's own process, where killing"),
+    ("threads", False, "test_in_process_says_where_items_run", "items ran in the test's own process: declare in_process = True"),
+    ("spawn", True, "test_in_process_says_where_items_run", "in_process is declared, but items ran in other processes"),
     ("stop-at-failure", True, "test_a_failing_item_fails_alone_with_its_message_and_traceback", "AssertionError"),
     ("untyped-options", True, "test_options_are_typed_and_bad_ones_refused_in_one_line", "UntypedOptions: every option needs a type annotation"),
 ]
 
 
-@pytest.mark.parametrize(("executor", "in_process", "test", "says"), BUGS, ids=[b[0] for b in BUGS])
+@pytest.mark.parametrize(("executor", "in_process", "test", "says"), BUGS, ids=[f"{b[0]}-{b[2]}" for b in BUGS])
 def test_the_matching_conformance_test_fails_on_a_broken_executor(suite, executor: str, in_process: bool, test: str, says: str) -> None:
     done = suite(executor, in_process, "-k", test)
-    done.assert_outcomes(failed=1, deselected=10)
+    done.assert_outcomes(failed=1, deselected=11)
     assert says in done.stdout.str()
 
 
