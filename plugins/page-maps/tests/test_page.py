@@ -12,7 +12,7 @@ from agilab_core.plugins import load_plugins
 from agilab_page_maps.page import maps_html, offline_css, packaged, payload, piece_speed, script_json
 from agilab_page_maps.plugin import register_pages
 from agilab_page_maps.simplify import downsample
-from agilab_page_maps.tracks import Tracks, read_tracks, unwrap_segments
+from agilab_page_maps.tracks import Tracks, read_standard, read_tracks, unwrap_segments
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -185,6 +185,14 @@ def test_an_output_with_positions_only_is_drawn_from_its_folder_name(make_run) -
     data = json.loads(scripts(html)[0][1])
     assert data["speed"] is None and data["total"] == 3
     assert [(f["aircraft"], f["count"]) for f in data["flights"]] == [("3c/4b", 2)]
+
+
+def test_a_file_damaged_after_its_schema_was_read_is_named(tmp_path, fixes) -> None:  # noqa: ANN001
+    fixes("a", [1.0, 1.1], [2.0, 2.1]).write_parquet(tmp_path / "good.parquet")
+    (tmp_path / "bad.parquet").write_text("not parquet any more")
+    with pytest.raises(InputError, match=r"bad\.parquet: cannot read flight output: "):
+        read_standard([tmp_path / "good.parquet", tmp_path / "bad.parquet"], [0, 1])
+    assert read_standard([tmp_path / "good.parquet"], [7])["file"].to_list() == [7, 7]
 
 
 def test_numeric_looking_aircraft_ids_stay_text_in_csv_outputs(tmp_path, fixes) -> None:  # noqa: ANN001
