@@ -197,6 +197,21 @@ class SshHost:
                 return
         raise HostSetupError(f"processes of {self.user} survive SIGKILL: {describe(self.processes())}")
 
+    def freeze(self) -> None:
+        """Stop (SIGSTOP) ``sshd`` and every process of the user: a host that no longer answers, as behind a cut cable."""
+        stopped: set[int] = set()
+        while fresh := [p for p in self._tree() if p.pid not in stopped]:  # a process forked meanwhile: it too
+            for process in fresh:
+                with contextlib.suppress(psutil.Error):
+                    process.suspend()
+                stopped.add(process.pid)
+
+    def thaw(self) -> None:
+        """Let a frozen host run again (SIGCONT)."""
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                process.resume()
+
     def restart(self, new_host_key: bool = False) -> None:
         """Kill the host and start it again on the same port, with a new host key when ``new_host_key``."""
         self.kill()
@@ -247,6 +262,15 @@ LogLevel VERBOSE
             time.sleep(0.05)
         self.kill()
         raise HostSetupError(f"sshd on {self.address}:{self.port} did not answer within {PATIENCE:.0f}s: {self._log_tail()}")
+
+    def _tree(self) -> list[psutil.Process]:
+        """The listening ``sshd``, its connections' processes, and every process of the user."""
+        tree = []
+        if self.running:
+            with contextlib.suppress(psutil.Error):
+                listener = psutil.Process(self._process.pid)
+                tree = [listener, *listener.children(recursive=True)]
+        return tree + [p for p in self.processes() if p.pid not in {t.pid for t in tree}]
 
     def _gone(self, victims: list[psutil.Process]) -> bool:
         deadline = time.monotonic() + PATIENCE
@@ -301,9 +325,7 @@ def remove_user(user: str) -> None:
     """Delete ``user`` and its home; a user already gone is fine."""
     with contextlib.suppress(KeyError):
         pwd.getpwnam(user)
-        done = subprocess.run(
-            ["userdel", "--remove", "--force", user], capture_output=True, text=True, env={"PATH": _SYSTEM_PATH}
-        )
+        done = _user_database(["userdel", "--remove", "--force", user])
         with contextlib.suppress(KeyError):
             pwd.getpwnam(user)
             raise HostSetupError(f"userdel {user} failed: {done.stderr.strip()}")
@@ -377,9 +399,19 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+def _user_database(command: list[str]) -> subprocess.CompletedProcess:
+    """Run ``useradd``/``userdel``, again while another one (another test run on this machine) holds the lock of ``/etc/passwd``."""
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        done = subprocess.run(command, capture_output=True, text=True, env={"PATH": _SYSTEM_PATH})
+        if "cannot lock" not in done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(0.1)
+
+
 def _run(command: list[str], what: str) -> None:
     if shutil.which(command[0], path=_SYSTEM_PATH) is None:
         raise HostSetupError(f"{what} is missing: these tests create local users and need it (package passwd)")
-    done = subprocess.run(command, capture_output=True, text=True, env={"PATH": _SYSTEM_PATH})
+    done = _user_database(command)
     if done.returncode != 0:
         raise HostSetupError(f"{what} failed (exit {done.returncode}; these tests need root): {done.stderr.strip()}")

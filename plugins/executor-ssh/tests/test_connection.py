@@ -210,6 +210,21 @@ def test_a_host_that_accepts_tcp_but_never_speaks_ssh_times_out(tmp_path):
     assert str(error).startswith(f"nobody@127.0.0.1:{port}: no SSH answer within 0.5s")
 
 
+def test_a_host_that_stops_answering_is_dropped_by_keepalives(spare_ssh_host, tmp_path):
+    host = spare_ssh_host()
+
+    async def go() -> bool:
+        conn = await connect(host.address, host.port, host.user, trusting(tmp_path, host, keepalive=0.2), home=tmp_path)
+        host.freeze()
+        try:
+            await asyncio.wait_for(conn.wait_closed(), PATIENT)  # without keepalives: never, and this fails
+        finally:
+            host.thaw()
+        return conn.is_closed()
+
+    assert asyncio.run(go())
+
+
 @pytest.mark.parametrize(
     ("name", "cause"),
     [
