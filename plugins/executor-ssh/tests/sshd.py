@@ -375,9 +375,9 @@ def describe(processes: Iterable[psutil.Process]) -> list[str]:
 
 
 def wait_for_no_processes(hosts: Iterable[SshHost]) -> list[psutil.Process]:
-    """Give closing processes of the hosts' users a moment to exit; return those still there."""
+    """Give closing processes of the hosts' users up to :data:`PATIENCE` seconds to exit (machines are noisy); return those still there."""
     hosts = list(hosts)
-    deadline = time.monotonic() + PATIENCE / 3
+    deadline = time.monotonic() + PATIENCE
     while True:
         left = [p for host in hosts for p in host.processes()]
         if not left or time.monotonic() > deadline:
