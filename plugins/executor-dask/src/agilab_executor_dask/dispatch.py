@@ -64,9 +64,11 @@ class Dispatch:
         batch_size: int = 0,
         worker_timeout: float = 60.0,
         on_submit: Callable[[str, list[WorkItem]], None] | None = None,
+        pinned: bool = False,
     ) -> None:
         self.cluster = cluster
         self.on_submit = on_submit  # told each batch's worker and items before it is sent (inputs to stage there)
+        self.pinned = pinned  # batches never leave the worker they were placed on (its host holds their inputs)
         self.client = cluster.client
         self.slots = plan.slots
         self.task = task
@@ -204,7 +206,7 @@ class Dispatch:
         future = self.client.submit(
             run_batch, self.task, self.slots[slot].id, batch,
             # an item alone stays where it was placed; other batches may move to an idle worker
-            key=key, workers=[target], allow_other_workers=not entries[0].alone, pure=False,
+            key=key, workers=[target], allow_other_workers=not (entries[0].alone or self.pinned), pure=False,
         )
         self.inflight[future] = (slot, entries)
         self.placed[future] = target
