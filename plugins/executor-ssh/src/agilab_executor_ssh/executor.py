@@ -138,7 +138,8 @@ class SshExecutor(Executor):
             session.start(plan, items)
             dispatch = Dispatch(
                 session.cluster, plan, items, session.host_task, session.deliver(on_result),
-                retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout, on_submit=session.stage_for,
+                retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
+                on_submit=session.stage_for, pinned=True,
             )
             try:
                 dispatch.run()
