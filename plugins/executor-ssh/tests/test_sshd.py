@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import pwd
 from pathlib import Path
@@ -98,3 +99,13 @@ def test_removed_host_leaves_no_user(spare_ssh_host, ssh_hosts):
     with pytest.raises(KeyError):
         pwd.getpwnam(host.user)
     assert not host.home.exists()
+
+
+def test_every_fixture_is_documented_for_contributors():
+    here = Path(__file__).parent
+    tree = ast.parse((here / "conftest.py").read_text())
+    fixtures = [
+        f.name for f in tree.body if isinstance(f, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in f.decorator_list)
+    ]
+    docs = (here.parents[2] / "docs" / "executor-ssh.md").read_text()
+    assert fixtures and [name for name in fixtures if f"| `{name}` |" not in docs] == []
