@@ -183,7 +183,7 @@ class SshHost:
         """Kill ``sshd`` (listener and connections) and every process of the user with SIGKILL, as a dead machine."""
         for _ in range(3):  # a connection accepted meanwhile forks new processes
             victims = []
-            if self._process is not None:
+            if self.running:  # not reaped yet, so its pid is still its own (never signal a reused pid)
                 with contextlib.suppress(psutil.Error):
                     listener = psutil.Process(self._process.pid)
                     victims = [listener, *listener.children(recursive=True)]
