@@ -18,9 +18,10 @@ from pathlib import Path
 import attrs
 import pytest
 from agilab_core.app import AppSpec, Manager
+from agilab_core.effective_settings import effective
 from agilab_core.env import resolve_env
 from agilab_core.errors import ConfigError
-from agilab_core.seeded_settings import effective, fresh, render, reset
+from agilab_core.seeded_settings import fresh, render, reset
 from agilab_core.settings import build_args, load_settings, toml_value
 from hypothesis import given
 from hypothesis import strategies as st
@@ -181,7 +182,13 @@ scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(st.characters(exclude_categories=("Cs",))),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+
+
+def _nested(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+
+
+values = st.recursive(scalars, _nested, max_leaves=8)
 
 
 @given(values)

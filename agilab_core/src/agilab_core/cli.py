@@ -389,7 +389,7 @@ def runs(app: str | None, as_json: bool, home: Path | None) -> None:
 @_debug_option
 def settings_command(app: str, diff: bool, reset: bool, as_json: bool, home: Path | None) -> None:
     """Show the settings APP runs with (its copy in the home), diff them against its defaults, or reset them."""
-    from agilab_core.seeded_settings import lines, settings_of
+    from agilab_core.effective_settings import lines, settings_of
 
     view, note = settings_of(app, home, reset_first=reset)
     if note:
