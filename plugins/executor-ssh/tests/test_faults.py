@@ -1,0 +1,157 @@
+"""Faults on real SSH hosts: a host killed mid-run, Ctrl-C, a killed manager, a venv that cannot build, a missing Python.
+
+``no_host_processes_left`` fails a test that leaves any process of a host's
+user behind, and restarts a host a test killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from agilab_app_flight.sample import generate
+from agilab_core import ConfigError
+from agilab_executor_ssh.probe import HostFacts
+
+from .lab import flights, frame, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
+from .sshd import SshHost
+
+AGILAB = str(Path(sys.executable).with_name("agilab"))
+
+
+@pytest.fixture(scope="module")
+def busy_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough flight files that a run is still going when it is signalled."""
+    folder = tmp_path_factory.mktemp("busy-flights")
+    generate(folder, files=120, rows=1500, seed=7, min_rows=800, max_rows=3000)
+    return folder
+
+
+def cli_options(options: dict) -> list[str]:
+    """``-o KEY=VALUE`` words for ``agilab`` (lists and tables as TOML, per-host values dotted)."""
+    words = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            words += [w for host, v in value.items() for w in ("-o", f"{key.removesuffix('_options')}.{host}={v}")]
+        elif isinstance(value, list):
+            words += ["-o", f"{key}={json.dumps(value)}"]
+        else:
+            words += ["-o", f"{key}={value}"]
+    return words
+
+
+def journal_lines(home: Path) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in (home / "runs" / "flight").glob("*/items.jsonl"))
+
+
+def remote_workers(hosts: list[SshHost]) -> list[psutil.Process]:
+    return [p for h in hosts for p in h.processes() if "agilab_executor_ssh.launcher" in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "manager-killed"])
+def test_an_interrupted_or_killed_manager_leaves_no_process_on_any_host(
+    sig, no_host_processes_left, known_hosts, busy_flights, tmp_path, agilab_wenv  # noqa: F811
+):
+    hosts = no_host_processes_left
+    home = tmp_path / "home"
+    env = {**os.environ, "AGILAB_HOME": str(home), "AGILAB_WENV": str(agilab_wenv)}
+    words = ["-e", "ssh", "-w", workers_of(hosts, 2), *cli_options(options_for(hosts, known_hosts))]
+    installed = subprocess.run([AGILAB, "install", "flight", *words], capture_output=True, text=True, env=env)
+    assert installed.returncode == 0, installed.stderr  # signal the run, not the venv build
+    cmd = [AGILAB, "run", "flight", *words, "--set", f"data_in={busy_flights}", "--set", "output_format=csv"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline and journal_lines(home) < 3:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be signalled"
+    assert len(remote_workers(hosts)) == 4  # two workers on each host, running items
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -9), err
+    assert "Traceback" not in err
+    if sig == signal.SIGINT:
+        (run_dir,) = (home / "runs" / "flight").iterdir()
+        assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+    # no_host_processes_left: every launcher, worker and what they started is gone from both hosts
+
+
+def test_items_of_a_host_killed_mid_run_finish_on_the_other(agi, no_host_processes_left, known_hosts, busy_flights):  # noqa: F811
+    hosts = no_host_processes_left
+    victim, survivor = hosts[1], hosts[0]
+    options = options_for(hosts, known_hosts)
+    workers = workers_of(hosts)
+    agi.install("flight", executor="ssh", workers=workers, executor_options=options)
+    killed: list[str] = []
+
+    def kill_once(result) -> None:
+        if not killed and result.host == f"{survivor.user}@{survivor.address}":
+            victim.kill()  # sshd, its connections and every process of its user: a dead machine
+            killed.append(result.item_id)
+
+    run = agi.run("flight", executor="ssh", workers=workers, executor_options=options, args={"data_in": str(busy_flights)}, on_result=kill_once)
+    assert killed, "no item finished on the surviving host"
+    assert run.status == "ok", [(r.item_id, r.error) for r in run.failed()][:3]
+    assert run.items == {"total": 120, "ok": 120, "failed": 0}
+    record = manifest(run)
+    lost = record["executor"]["info"]["hosts"][f"{victim.user}@{victim.address}"]
+    assert lost["lost"] == "connection lost"
+    planned_there = {i for slot in record["plan"]["slots"] if slot["host"] == f"{victim.user}@{victim.address}" for i in slot["items"]}
+    moved = [r for r in record["results"] if r["item_id"] in planned_there and r["host"] == f"{survivor.user}@{survivor.address}"]
+    assert moved  # the victim's items, finished by the survivor
+    pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(busy_flights)})
+    assert frame(run.outputs).equals(frame(pool.outputs))
+
+
+def test_a_venv_that_cannot_build_on_one_host_fails_the_install_naming_it(agi, no_host_processes_left, known_hosts):  # noqa: F811
+    hosts = no_host_processes_left
+    broken = hosts[1]
+    remote_dir = broken.home / "broken-agilab"
+    remote_dir.mkdir()
+    (remote_dir / "wenv").write_text("a file where the venvs' folder should be\n")
+    uid = broken.home.stat().st_uid
+    for path in (remote_dir, remote_dir / "wenv"):
+        os.chown(path, uid, uid)
+    options = options_for(hosts, known_hosts)
+    options["remote_dir_options"][f"{broken.user}@{broken.address}"] = str(remote_dir)
+    with pytest.raises(ConfigError) as refused:
+        agi.install("flight", executor="ssh", workers=workers_of(hosts), executor_options=options)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"host {broken.user}@{broken.address}: cannot build the worker venv {remote_dir}/wenv/flight-")
+    assert hosts[0].user not in message
+
+
+def test_a_missing_remote_python_is_refused_naming_the_host(agi, no_host_processes_left, known_hosts):  # noqa: F811
+    hosts = no_host_processes_left
+    options = options_for(hosts, known_hosts, remote_python_options={f"{hosts[0].user}@{hosts[0].address}": "/opt/no/python3.13"})
+    with pytest.raises(ConfigError) as refused:
+        agi.install("flight", executor="ssh", workers=workers_of(hosts), executor_options=options)
+    assert str(refused.value) == (
+        f"host {hosts[0].user}@{hosts[0].address}: remote_python '/opt/no/python3.13' was not found there (set -o remote_python=PATH)"
+    )
+
+
+def probe_answer(version: tuple[int, int], implementation: str = "cpython") -> str:
+    """What the probe prints on a host with that Python (the fields as :data:`~agilab_executor_ssh.probe.PROBE` writes them)."""
+    return json.dumps({
+        "os": "Linux", "machine": "x86_64", "platform": "linux-x86_64", "python": f"{version[0]}.{version[1]}.2",
+        "version": list(version), "implementation": implementation, "executable": "/usr/bin/python3", "libc": ["glibc", "2.31"],
+        "home": "/home/lab", "venv": True, "cores": 4,
+    })  # fmt: skip
+
+
+def test_a_python_too_old_is_refused_saying_what_was_found():
+    # No Python older than 3.11 exists on this machine to log in to: the refusal is checked on the probe's answer.
+    with pytest.raises(ConfigError) as refused:
+        HostFacts.parse("lab@old-host", "python3", 0, probe_answer((3, 9)), "")
+    assert str(refused.value) == "host lab@old-host: remote_python 'python3' is Python 3.9.2, workers need 3.11 or newer (set -o remote_python=PATH)"
+    facts = HostFacts.parse("lab@new-host", "python3", 0, probe_answer((3, 12)), "")
+    assert (facts.abi, facts.python_version) == ("cp312", "3.12")
+    assert facts.platforms()[0] == "manylinux_2_31_x86_64" and "manylinux2014_x86_64" in facts.platforms()
