@@ -94,7 +94,9 @@ def browser_page(chromium_browser: Any) -> Iterator[Callable[[str], Any]]:
     Every request the page makes goes through a route: the page's own URL is
     answered with ``html``, any other is recorded in ``page.requests`` and
     refused, so a test sees every attempt to reach the network (``data:``
-    URLs are not requests). The context is closed after the test.
+    URLs are not requests). What the page's own Content-Security-Policy
+    blocks never becomes a request: ``page.blocked()`` lists those. The
+    context is closed after the test.
     """
     contexts = []
 
@@ -113,7 +115,12 @@ def browser_page(chromium_browser: Any) -> Iterator[Callable[[str], Any]]:
                 route.abort()
 
         context.route("**/*", route)
+        # a request the page's Content-Security-Policy blocks never reaches the route: record those too
+        context.add_init_script(
+            "window.__blocked = []; document.addEventListener('securitypolicyviolation', e => window.__blocked.push(e.blockedURI));"
+        )
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.blocked = lambda: page.evaluate("window.__blocked")
         page.goto(PAGE_URL)
         page.wait_for_selector("body[data-drawn='1'], .maps-empty", state="attached")
         return page

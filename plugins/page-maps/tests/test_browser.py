@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from agilab_page_maps.page import POLICY
 from agilab_page_maps.plugin import register_pages
 from agilab_page_maps.simplify import downsample
 from agilab_page_maps.tracks import output_files, read_tracks
@@ -31,7 +32,7 @@ def flight_outputs(record: RunRecord) -> pl.DataFrame:
 
 def test_one_track_per_flight_a_legend_and_no_request_leaves_the_page(flight_run: RunRecord, flight_html: str, browser_page) -> None:  # noqa: ANN001
     page = browser_page(flight_html)
-    assert page.errors == [] and page.requests == []
+    assert page.errors == [] and page.requests == [] and page.blocked() == []
     flights = [(r.item_id, o.path) for r in flight_run.results for o in r.outputs if o.path.endswith(".parquet")]
     drawn = page.evaluate(
         "agilabMaps.tracks.map(t => [t.flight, agilabMaps.map.hasLayer(t.layer), t.layer instanceof L.Polyline, t.layer.getLatLngs().flat().length])"
@@ -116,7 +117,7 @@ def test_hostile_names_and_values_stay_text(make_run, fixes, browser_page) -> No
         item=evil,
     )
     page = browser_page(render_page(MAPS, record))
-    assert page.errors == [] and page.requests == []
+    assert page.errors == [] and page.requests == [] and page.blocked() == []
     assert page.evaluate("typeof window.pwned") == "undefined"
     labels = page.evaluate("[...document.querySelectorAll('.maps-filter label')].map(label => label.textContent.trim())")
     assert sorted(labels) == sorted([evil, "<b>bold</b>"])
@@ -130,3 +131,7 @@ def test_the_request_log_sees_what_a_page_fetches(browser_page) -> None:  # noqa
     page = browser_page('<img src="https://tiles.invalid/0/0/0.png"><p class="maps-empty">x</p>')
     page.wait_for_load_state("load")
     assert page.requests == ["https://tiles.invalid/0/0/0.png"]
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
+    page = browser_page(f'{policy}<img src="https://tiles.invalid/0/0/0.png"><p class="maps-empty">x</p>')
+    page.wait_for_load_state("load")
+    assert page.requests == [] and page.blocked() == ["https://tiles.invalid/0/0/0.png"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -225,6 +226,13 @@ def test_the_payload_holds_only_kept_fixes_in_order(make_run, fixes) -> None:  #
     assert chosen.keep.tolist() == [True, False, True, False, True]
     assert np.allclose(lon, [0.0, 0.2, 0.4])
     assert data["flights"] == [{"aircraft": "a", "flight": "item", "first": 0, "count": chosen.kept, "segments": [0]}]
+
+
+def test_the_page_names_no_address_it_could_fetch(make_run, fixes) -> None:  # noqa: ANN001
+    html = render_page(MAPS, make_run("urls", {"aircraft=a/f.parquet": fixes("a", [1.0, 1.1], [2.0, 2.1])}))
+    # Leaflet's SVG namespace and the link in its (unused) attribution prefix are names, not requests
+    assert set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", html)) <= {"http://www.w3.org/2000/svg", "https://leafletjs.com"}
+    assert "url(" not in re.sub(r"url\(['\"]?(data:|#default#VML)", "", html)  # Leaflet's old-IE VML probe names no file
 
 
 def test_the_vendored_stylesheet_fetches_no_image() -> None:

@@ -56,8 +56,8 @@ def inline_script(text: str, name: str) -> str:
 
 
 def offline_css(text: str) -> str:
-    """A stylesheet with every ``url(...)`` other than ``data:`` removed (so no image is fetched)."""
-    return re.sub(r"url\((?!['\"]?data:)[^)]*\)", "none", text)
+    """A stylesheet without comments and with every ``url(...)`` other than ``data:`` removed (so no image is fetched)."""
+    return re.sub(r"url\((?!['\"]?data:)[^)]*\)", "none", re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL))
 
 
 def _base64(values: np.ndarray, dtype: str) -> str:
