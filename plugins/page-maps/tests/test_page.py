@@ -155,6 +155,10 @@ def test_options_are_checked_in_one_line(make_run, fixes) -> None:  # noqa: ANN0
         render_page(MAPS, record, options={"budget": "many"})
     with pytest.raises(UsageError, match=r"^page 'maps': option speed_tol must be a number > 0, got -1$"):
         render_page(MAPS, record, options={"speed_tol": -1})
+    with pytest.raises(UsageError, match=r"^page 'maps': option budget must be an integer >= 2, got 2.5$"):
+        render_page(MAPS, record, options={"budget": 2.5})
+    with pytest.raises(UsageError, match=r"^page 'maps': option distance_tol must be a number > 0, got 'nan'$"):
+        render_page(MAPS, record, options={"distance_tol": "nan"})
     assert "at most 10 fixes" in render_page(MAPS, record, options={"budget": "10"})
 
 

@@ -17,18 +17,20 @@ def page_options(options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise UsageError(f"page {NAME!r}: unknown option {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
-    chosen: dict[str, Any] = dict(DEFAULTS)
-    for key, value in options.items():
-        kind = int if key == "budget" else float
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or isinstance(value, bool) or not number > (1 if key == "budget" else 0) or number != number or number == float("inf"):
-            expected = "an integer >= 2" if key == "budget" else "a number > 0"
-            raise UsageError(f"page {NAME!r}: option {key} must be {expected}, got {value!r}")
-        chosen[key] = number
-    return chosen
+    return {**DEFAULTS, **{key: option_value(key, value) for key, value in options.items()}}
+
+
+def option_value(key: str, value: Any) -> int | float:
+    """An option as a number (numeric strings accepted, as a command line gives them): ``budget`` >= 2, the rest > 0 and finite."""
+    kind, expected = (int, "an integer >= 2") if key == "budget" else (float, "a number > 0")
+    try:
+        whole = not (kind is int and isinstance(value, float) and not value.is_integer())
+        number = kind(value) if whole and not isinstance(value, bool) else None
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not (number >= 2 if kind is int else 0 < number < float("inf")):
+        raise UsageError(f"page {NAME!r}: option {key} must be {expected}, got {value!r}")
+    return number
 
 
 def render(record: RunRecord, options: Mapping[str, Any]) -> str:
