@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import re
 from html.parser import HTMLParser
 
@@ -77,6 +79,11 @@ def test_the_page_is_registered_for_flight_runs() -> None:
     registry = load_plugins()
     assert "maps" in registry.pages
     assert registry.pages["maps"].apps == ("flight",)
+
+
+def test_registering_the_page_imports_neither_polars_nor_numpy() -> None:
+    code = "import sys, agilab_page_maps.plugin as p; p.register_pages(); print(sorted({'polars', 'numpy'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
 @settings(max_examples=300)

@@ -53,7 +53,7 @@ def render(record: RunRecord, options: Mapping[str, Any]) -> str:
         distance_tol=chosen["distance_tol"], speed_tol=chosen["speed_tol"], budget=chosen["budget"],
     )  # fmt: skip
     rule = (
-        f"Downsampled per track segment by Douglas-Peucker: a fix is kept when over {chosen['distance_tol'] * kept.scale:,.0f} m off the line "
+        f"Downsampled per track segment by Douglas-Peucker: a fix is kept when over {chosen['distance_tol'] * kept.scale:,.1f} m off the line "
         f"or {chosen['speed_tol'] * kept.scale:,.1f} m/s off the speed interpolated between kept fixes, for at most {chosen['budget']:,} fixes"
         f" (tolerances {chosen['distance_tol']:g} m and {chosen['speed_tol']:g} m/s, x{kept.scale:.3g})."
     )
