@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from agilab_app_flight.sample import generate
+from agilab_executor_ssh.workers import launch_command
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from .lab import flights, frame, hashes, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
 
-pytestmark = pytest.mark.usefixtures("no_host_processes_left")
-
-
-def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, ssh_hosts, known_hosts, flights):  # noqa: F811
+def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_left, ssh_hosts, known_hosts, flights):  # noqa: F811
     options = options_for(ssh_hosts, known_hosts)
     lines: list[str] = []
     package = agi.install("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, report=lines.append)
@@ -37,3 +42,34 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, ssh_hosts, known_hos
         assert set(facts["seconds"]) == {"connect", "install", "upload", "run", "download"}
         assert facts["seconds"]["run"] > 0 and facts["traffic"]["received_files"] > 0
         assert not (Path(facts["remote_dir"]) / "runs" / ssh.run_id).exists()  # the run's files on the host are gone
+
+
+def test_hostile_file_names_reach_the_hosts_and_come_back_as_they_are(agi, no_host_processes_left, ssh_hosts, known_hosts, tmp_path):  # noqa: F811
+    folder = tmp_path / "data $(touch pwned); 'x'"
+    generate(folder, files=3, rows=200, seed=5, min_rows=100, max_rows=300)
+    hostile = ["a b'c;$(touch pwned).csv", 'q"uote`id`;rm -rf ~.csv', "new\nline $HOME.csv"]
+    for path, name in zip(sorted(folder.glob("*.csv")), hostile, strict=True):
+        path.rename(folder / name)
+    options = options_for(ssh_hosts, known_hosts)
+    ssh = agi.run("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, args={"data_in": str(folder)})
+    pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(folder)})
+    assert ssh.status == "ok", [(r.item_id, r.error) for r in ssh.failed()]
+    assert sorted(r.item_id for r in ssh.results) == sorted(r.item_id for r in pool.results)
+    assert frame(ssh.outputs).equals(frame(pool.outputs))
+    assert hashes(ssh.outputs) == hashes(pool.outputs)
+    for host in ssh_hosts:
+        assert not list(host.home.rglob("pwned")) and (host.home / ".ssh").is_dir()  # no name was ever run by a shell
+
+
+def test_agilab_plugins_lists_ssh():
+    listed = subprocess.run([str(Path(sys.executable).with_name("agilab")), "plugins", "--json"], capture_output=True, text=True, check=True)
+    (ssh,) = [p for p in json.loads(listed.stdout) if p["name"] == "ssh"]
+    assert (ssh["kind"], ssh["distribution"], ssh["status"]) == ("executor", "agilab-executor-ssh", "loaded")
+
+
+@given(st.text(min_size=1), st.dictionaries(st.sampled_from(["host", "output_dir", "data_dir", "log"]), st.text()))
+def test_a_launch_command_reaches_the_host_as_one_word_per_argument(python, config):
+    assume("\0" not in python and not any("\0" in v for v in config.values()))
+    words = shlex.split(launch_command(python, config))
+    assert words[:4] == ["exec", python, "-m", "agilab_executor_ssh.launcher"]
+    assert json.loads(words[4]) == config and len(words) == 5

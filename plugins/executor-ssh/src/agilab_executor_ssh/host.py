@@ -22,7 +22,7 @@ import attrs
 
 from agilab_core import AgilabError, ConfigError, OutputFile, WorkerPackage, WorkerSlot, one_line
 from agilab_executor_ssh import install
-from agilab_executor_ssh.connection import ConnectionOptions, connect, run_remote, session_slot
+from agilab_executor_ssh.connection import ConnectionOptions, connect, open_session, run_remote, session_slot
 from agilab_executor_ssh.probe import PROBE, HostFacts
 from agilab_executor_ssh.transfer import HostCache, Traffic, fetch, stage
 from agilab_executor_ssh.wheelhouse import Wheel
@@ -75,8 +75,13 @@ class Host:
     @contextlib.asynccontextmanager
     async def _sftp(self):  # type: ignore[no-untyped-def]
         assert self.conn is not None
-        async with session_slot(self.conn), self.conn.start_sftp_client() as sftp:
-            yield sftp
+        conn = self.conn
+        async with session_slot(conn):
+            sftp = await open_session(conn, conn.start_sftp_client)
+            try:
+                yield sftp
+            finally:
+                sftp.exit()
 
     async def probe(self) -> HostFacts:
         """What the host is; its ``remote_dir`` made absolute (relative ones are in the login's home)."""

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shlex
 from typing import Any
 
 import asyncssh
 import attrs
 
 from agilab_core import ConfigError, one_line
+from agilab_executor_ssh.connection import open_session, remote_command
 from agilab_executor_ssh.launcher import GRACE_SECONDS
 
 
@@ -57,14 +57,14 @@ class RemoteWorker:
 
 def launch_command(python: str, config: dict[str, Any]) -> str:
     """The command line that starts :mod:`.launcher` with ``config``: every word quoted for the remote shell."""
-    return "exec " + shlex.join([python, "-m", "agilab_executor_ssh.launcher", json.dumps(config)])
+    return remote_command([python, "-m", "agilab_executor_ssh.launcher", json.dumps(config)])
 
 
 async def start_worker(
     conn: asyncssh.SSHClientConnection, host: str, python: str, config: dict[str, Any], scheduler_port: int, timeout: float
 ) -> RemoteWorker:
     """Launch a worker on ``host`` and connect it to the scheduler forwarded to ``scheduler_port`` there."""
-    process = await conn.create_process(launch_command(python, config), encoding="utf-8")
+    process = await open_session(conn, lambda: conn.create_process(launch_command(python, config), encoding="utf-8"))
     try:
         line = await asyncio.wait_for(process.stdout.readline(), timeout)
         if not line.strip():
