@@ -292,6 +292,31 @@ def login_report(host: SshHost, options: ConnectionOptions, home: Path) -> str:
     return asyncio.run(go())
 
 
+def test_a_proxy_jump_of_the_ssh_config_is_followed(no_host_processes_left, tmp_path, own_home):
+    target, jump = no_host_processes_left
+    (own_home / ".ssh").mkdir(mode=0o700)
+    (own_home / ".ssh" / "config").write_text(
+        f"Host lab2\n  HostName {target.address}\n  Port {target.port}\n  User {target.user}\n"
+        f"  ProxyJump {jump.user}@{jump.address}:{jump.port}\n"
+        f"Host *\n  IdentityFile {target.client_key}\n"
+    )
+    (own_home / ".ssh" / "known_hosts").write_text(known_hosts_text([target, jump]))
+
+    async def go() -> str:
+        conn = await connect("lab2", options=ConnectionOptions(connect_timeout=PATIENT), home=tmp_path)
+        try:
+            return (await run_remote(conn, ["sh", "-c", "id -un; echo $SSH_CONNECTION"])).stdout
+        finally:
+            conn.close()
+            await conn.wait_closed()
+
+    logins = f"Accepted publickey for {jump.user} "
+    before = jump.log.read_text().count(logins)
+    user, connection = asyncio.run(go()).splitlines()
+    assert (user, connection.split()[2]) == (target.user, target.address)
+    assert jump.log.read_text().count(logins) == before + 1  # through the jump host
+
+
 def test_ssh_agent_keys_are_offered_but_the_agent_is_never_forwarded(no_host_processes_left, tmp_path, own_home, ssh_agent):
     host = no_host_processes_left[0]
     (own_home / ".ssh").mkdir(mode=0o700)
