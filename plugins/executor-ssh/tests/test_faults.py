@@ -17,8 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 from agilab_app_flight.sample import generate
-from agilab_core import ConfigError
 from agilab_executor_ssh.probe import HostFacts
+
+from agilab_core import ConfigError
 
 from .lab import flights, frame, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
 from .sshd import SshHost

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import attrs
 import pytest
-from agilab_core import ConfigError, UsageError, WorkersSpec
 from agilab_core.settings import fold_dotted, structure, typed_values
 from agilab_executor_ssh.executor import MAX_WORKERS_PER_HOST, SshExecutor
 from agilab_executor_ssh.options import SshOptions
 from hypothesis import given
 from hypothesis import strategies as st
+
+from agilab_core import ConfigError, UsageError, WorkersSpec
 
 DOCS = Path(__file__).parents[3] / "docs" / "executor-ssh.md"
 

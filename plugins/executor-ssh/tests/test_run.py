@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from agilab_app_flight.sample import generate
 from agilab_executor_ssh.workers import launch_command
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from .lab import flights, frame, hashes, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
+
 
 def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_left, ssh_hosts, known_hosts, flights):  # noqa: F811
     options = options_for(ssh_hosts, known_hosts)

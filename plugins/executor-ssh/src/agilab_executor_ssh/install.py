@@ -4,10 +4,11 @@ The venv is ``<remote_dir>/wenv/<app>-<env hash>``. :data:`BUILD` runs on the
 host with its ``remote_python``: it creates the venv without pip (Debian's
 Python has no ``ensurepip``), links the wheels out of the cache under their
 file names, installs them with the uploaded pip wheel (``--no-index``: the
-host needs no network), checks that the venv imports the worker side and
-has the run's identity hash, and writes :data:`~agilab_core.identity.ENV_RECORD`
-last. A venv whose record names the same hash and wheels is complete and
-current: it is used as it is.
+host needs no network), writes the venv's
+:data:`~agilab_core.identity.ENV_RECORD`, then checks that the new venv's
+Python imports the worker side and reports the run's identity hash; a venv
+that fails the check loses its record. A venv whose record names the same
+hash and wheels is complete and current: it is used as it is.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from agilab_core import ConfigError, WorkerPackage
 from agilab_core.identity import ENV_RECORD, digest
+
+from agilab_core import ConfigError, WorkerPackage
 from agilab_executor_ssh.wheelhouse import Wheel
 
 BUILD = """\

@@ -9,9 +9,9 @@ overrides are a table: ``remote_python_options = {lab2 = "/opt/..."}``.
 
 from __future__ import annotations
 
-import attrs
-
 from typing import TYPE_CHECKING
+
+import attrs
 
 from agilab_core import in_range
 

@@ -104,9 +104,8 @@ class RunSession:
 
     def _start_scheduler(self) -> Any:
         import dask
-        from distributed import Client, Scheduler, SpecCluster
-
         from agilab_executor_dask.cluster import Cluster
+        from distributed import Client, Scheduler, SpecCluster
 
         scheduler = {
             "cls": Scheduler,

@@ -46,7 +46,7 @@ class RemoteWorker:
             self.process.stdin.write_eof()
         try:
             await asyncio.wait_for(self.process.wait_closed(), GRACE_SECONDS + 2)
-        except (TimeoutError, asyncio.TimeoutError, asyncssh.Error, OSError):
+        except (TimeoutError, asyncssh.Error, OSError):
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.run(f"kill -KILL -- -{int(self.pgid)}"), 5)
@@ -72,7 +72,7 @@ async def start_worker(
             raise ConfigError(f"host {host}: worker {config['name']} did not start: {said}")
         started = json.loads(line)
         forward = await conn.forward_local_port("127.0.0.1", 0, "127.0.0.1", int(started["port"]))
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         process.close()
         raise ConfigError(f"host {host}: worker {config['name']} did not start within {timeout:g} s") from None
     except (asyncssh.Error, OSError, ValueError, KeyError) as exc:
@@ -89,7 +89,7 @@ async def start_worker(
 async def _last_words(process: asyncssh.SSHClientProcess[str]) -> str:
     try:
         text = await asyncio.wait_for(process.stderr.read(), 5)
-    except (TimeoutError, asyncio.TimeoutError, asyncssh.Error):
+    except (TimeoutError, asyncssh.Error):
         text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else f"exit status {process.exit_status}"
