@@ -1,6 +1,6 @@
 """Benchmarks: AGILab against bare baselines measured in the same run.
 
-    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|imports|dask|ui|maps]
+    python bench/run.py [--repeat N] [--files N] [--rows N] [--sparse F] [--items N] [--only flight|dispatch|packaging|imports|dask|ui|maps|ssh]
                         [--flight-narrow]
 
 (a) flight: the whole `agilab run flight` process (local; pool and dask with 2
@@ -16,6 +16,7 @@
 (c) dask: dispatch against bare `client.map` and start-up per run (bench/dask_bench.py).
 (d) ui: `agilab ui`'s run list over 1,000 runs, cold and warm (bench/ui.py; target 0.5 s).
 (e) maps: the maps page of a 1 M-fix flight run: size, write, first draw and zoom in Chromium (bench/maps.py).
+(f) ssh: flight through two SSH hosts (real sshd on loopback) against dask, installs, first runs (bench/ssh.py).
 
 Each figure is the best of --repeat runs; variants are interleaved so machine
 noise hits them alike. Ratios are printed as a markdown table.
@@ -40,6 +41,7 @@ from dask_bench import bench as dask_bench  # beside this file
 from import_bench import bench_imports, bench_venv_check
 from install_bench import bench_install, bench_kernel
 from maps import bench_maps
+from ssh import bench as ssh_bench
 from ui import bench_ui
 
 HERE = Path(__file__).resolve().parent
@@ -218,7 +220,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1600, help="mean rows per file")
     parser.add_argument("--sparse", type=float, default=0.33, help="fraction of flight files with empty altitude cells")
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "imports", "dask", "ui", "maps"))
+    parser.add_argument("--only", choices=("flight", "dispatch", "packaging", "imports", "dask", "ui", "maps", "ssh"))
     parser.add_argument("--flight-narrow", action="store_true", help="flight: only bare, local and pool (skip dask and --cython)")
     parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
@@ -240,6 +242,9 @@ def main() -> None:
     if opts.only in (None, "maps"):
         print("maps: the maps page of a 1 M-fix flight run (bench/maps.py)", flush=True)
         rows += bench_maps(opts.repeat)
+    if opts.only in (None, "ssh"):
+        print("ssh: flight through two SSH hosts against dask (bench/ssh.py; needs root and sshd)", flush=True)
+        rows += ssh_bench(opts.repeat, opts.files, opts.rows)
     if opts.only in (None, "flight"):
         rows += bench_flight(opts.repeat, opts.files, opts.rows, opts.sparse, wide=not opts.flight_narrow)
     print_table(rows, opts.repeat)
