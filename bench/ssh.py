@@ -80,6 +80,7 @@ def bench(repeat: int, files: int, rows: int) -> list[Row]:
     root = Path(tempfile.mkdtemp(prefix="agilab-bench-ssh-"))
     root.chmod(0o700)  # the hosts' users must not read the manager's files
     hosts: list = []
+    saved = dict(os.environ)
     try:
         try:
             hosts, workers, options = _hosts(root)
@@ -115,6 +116,8 @@ def bench(repeat: int, files: int, rows: int) -> list[Row]:
              f"{first:.2f} s vs {best['ssh']:.2f} s"),
         ]  # fmt: skip
     finally:
+        os.environ.clear()
+        os.environ.update(saved)  # the benches after this one use their own homes
         if hosts:
             import sshd
 
