@@ -156,3 +156,28 @@ def test_a_python_too_old_is_refused_saying_what_was_found():
     facts = HostFacts.parse("lab@new-host", "python3", 0, probe_answer((3, 12)), "")
     assert (facts.abi, facts.python_version) == ("cp312", "3.12")
     assert facts.platforms()[0] == "manylinux_2_31_x86_64" and "manylinux2014_x86_64" in facts.platforms()
+
+
+def test_a_worker_killed_on_a_host_that_stays_up_is_started_again(agi, no_host_processes_left, known_hosts, busy_flights):  # noqa: F811
+    hosts = no_host_processes_left
+    victim, survivor = hosts[1], hosts[0]
+    options = options_for(hosts, known_hosts)
+    workers = workers_of(hosts)
+    agi.install("flight", executor="ssh", workers=workers, executor_options=options)
+    killed: list[float] = []
+
+    def dask_workers(host: SshHost) -> list[psutil.Process]:
+        return [p for p in host.processes() if "distributed.cli.dask_spec" in " ".join(p.cmdline())]
+
+    def kill_once(result) -> None:
+        if not killed and result.host == f"{survivor.user}@{survivor.address}":
+            (worker,) = dask_workers(victim)
+            worker.kill()  # as an item that killed its worker would: the host and its connection stay
+            worker.wait(30)
+            killed.append(time.time())
+
+    run = agi.run("flight", executor="ssh", workers=workers, executor_options=options, args={"data_in": str(busy_flights)}, on_result=kill_once)
+    assert killed and run.status == "ok", [(r.item_id, r.error) for r in run.failed()][:3]
+    later = [r for r in run.results if r.host == f"{victim.user}@{victim.address}" and r.started > killed[0]]
+    assert later, "no item ran on the host after its worker was killed: it was not started again"
+    assert manifest(run)["executor"]["info"]["hosts"][f"{victim.user}@{victim.address}"]["lost"] is None

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import posixpath
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ from agilab_executor_ssh.wheelhouse import Wheel
 from agilab_executor_ssh.workers import RemoteWorker, start_worker
 
 STEPS = ("connect", "install", "upload", "run", "download")
+#: A worker that exits this soon after starting, this many times in a row, is not started again.
+QUICK_EXIT_SECONDS = 3.0
+QUICK_EXITS = 3
 
 
 @attrs.define(eq=False)
@@ -52,6 +55,8 @@ class Host:
     lost: str | None = None
     _sessions: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
     _worker_sessions: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
+    _watchers: list[asyncio.Task[None]] = attrs.field(factory=list)
+    _stopping: bool = False
     _scheduler_forward: asyncssh.SSHListener | None = None
 
     @property
@@ -139,22 +144,52 @@ class Host:
                     continue  # not inside the output folder: the kernel refuses the result
                 await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic)
 
-    async def start_workers(self, slots: list[WorkerSlot], scheduler_port: int, config: dict[str, Any], timeout: float) -> list[RemoteWorker]:
-        """One Dask worker per slot, connected to the manager's scheduler at ``scheduler_port``."""
+    async def start_workers(
+        self, slots: list[WorkerSlot], scheduler_port: int, config: dict[str, Any], timeout: float, on_start: Callable[[RemoteWorker], None]
+    ) -> list[RemoteWorker]:
+        """One Dask worker per slot, connected to the manager's scheduler at ``scheduler_port``.
+
+        ``on_start`` hears of each worker, and of each started again: a
+        worker that dies while its host is still connected (an item killed
+        it) is started again under the same name, as a Dask nanny would.
+        """
         assert self.conn is not None
+        self._stopping = False
         if self._scheduler_forward is None:
             self._scheduler_forward = await self.conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", scheduler_port)
         port = self._scheduler_forward.get_port()
         logs = config["logs"]
         started = []
         for slot in slots:
-            await self._worker_sessions.enter_async_context(session_slot(self.conn))
-            name = slot.id
-            options = {**{k: v for k, v in config.items() if k != "logs"}, "name": name, "log": f"{logs}/worker-{slot.index}.log"}
+            await self._worker_sessions.enter_async_context(session_slot(self.conn))  # one session per worker, its restarts too
+            options = {**{k: v for k, v in config.items() if k != "logs"}, "name": slot.id, "log": f"{logs}/worker-{slot.index}.log"}
             worker = await start_worker(self.conn, self.name, self.venv_python, options, port, timeout)
             self.workers.append(worker)
             started.append(worker)
+            on_start(worker)
+            self._watchers.append(asyncio.create_task(self._restart_when_dead(worker, options, port, timeout, on_start)))
         return started
+
+    async def _restart_when_dead(
+        self, worker: RemoteWorker, options: dict[str, Any], port: int, timeout: float, on_start: Callable[[RemoteWorker], None]
+    ) -> None:
+        quick = 0
+        while True:
+            started = time.monotonic()
+            await worker.process.wait_closed()
+            if self._stopping or self.live_connection is None:
+                return
+            quick = quick + 1 if time.monotonic() - started < QUICK_EXIT_SECONDS else 0
+            worker.forward.close()
+            self.workers.remove(worker)
+            if quick >= QUICK_EXITS:
+                return
+            try:
+                worker = await start_worker(self.conn, self.name, self.venv_python, options, port, timeout)  # type: ignore[arg-type]
+            except Exception:  # noqa: BLE001 - the host lost a worker; the dispatch sends its items elsewhere
+                return
+            self.workers.append(worker)
+            on_start(worker)
 
     async def worker_log(self, worker: RemoteWorker, logs: str) -> str:
         """The last line a worker wrote to its log on the host (why it could not start)."""
@@ -164,6 +199,11 @@ class Host:
         return lines[-1] if lines else "no message"
 
     async def stop_workers(self) -> None:
+        self._stopping = True
+        watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
         workers, self.workers = self.workers, []
         await asyncio.gather(*(w.stop(self.live_connection) for w in workers), return_exceptions=True)
         await self._worker_sessions.aclose()

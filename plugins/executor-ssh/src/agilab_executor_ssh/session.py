@@ -136,11 +136,12 @@ class RunSession:
             "preload": self.task.worker_module, "death_timeout": max(30.0, self.config.worker_timeout),
             "env": dict.fromkeys(THREAD_VARS, str(threads)),
         }
-        workers = await host.start_workers(slots, port, config, self.config.worker_timeout)
-        for worker in workers:
-            self.by_contact[worker.contact] = host
+        workers = await host.start_workers(slots, port, config, self.config.worker_timeout, on_start=lambda w: self._register(w, host))
         self.started[host.name] = time.perf_counter()
         return workers
+
+    def _register(self, worker: RemoteWorker, host: Host) -> None:
+        self.by_contact[worker.contact] = host
 
     def _await_workers(self, workers: list[RemoteWorker]) -> None:
         deadline = time.monotonic() + self.config.worker_timeout
