@@ -67,8 +67,13 @@ def _install(workers: str, options: dict) -> tuple[float, list[float]]:
     from agilab_core.runner import Agi
 
     lines: list[str] = []
+
+    def report(line: str) -> None:
+        print(f"  {line}", flush=True)
+        lines.append(line)
+
     start = time.perf_counter()
-    Agi().install("flight", executor="ssh", workers=workers, executor_options=options, report=lines.append)
+    Agi().install("flight", executor="ssh", workers=workers, executor_options=options, report=report)
     elapsed = time.perf_counter() - start
     return elapsed, [float(m) for line in lines for m in re.findall(r"worker venv \w+ \([^)]*\) in ([0-9.]+) s", line)]
 

@@ -212,9 +212,11 @@ class Host:
             self._scheduler_forward = None
 
     async def remove(self, path: str) -> None:
-        if self.sftp is not None and self.live_connection is not None:
-            with contextlib.suppress(asyncssh.Error, OSError):
-                await self.sftp.rmtree(path)
+        """Remove ``path`` on the host (one command: SFTP would take a round trip per file)."""
+        conn = self.live_connection
+        if conn is not None:
+            with contextlib.suppress(asyncssh.Error, OSError, AgilabError):
+                await run_remote(conn, ["rm", "-rf", "--", path], check=False, timeout=60)
 
     @property
     def live_connection(self) -> asyncssh.SSHClientConnection | None:

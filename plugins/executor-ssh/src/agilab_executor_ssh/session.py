@@ -76,16 +76,21 @@ class RunSession:
         for slot, _ in busy:
             per_host.setdefault(slot.host, []).append(slot)
         planned = {h.name: [i for slot, ids in busy if slot.host == h.name for i in ids] for h in self.hosts}
-        self.loop.call(self._stage_all(planned))
         self.cluster = self._start_scheduler()
         port = int(self.cluster.address.rpartition(":")[2])
-        workers = self.loop.call(self._start_all(per_host, port))
+        workers = self.loop.call(self._stage_and_start(planned, per_host, port))  # inputs travel while workers import
         self._await_workers(workers)
         self.cluster.check_environment(self.task.env_hash, "the worker venv of each host")
         self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
 
-    async def _stage_all(self, planned: dict[str, list[str]]) -> None:
-        await asyncio.gather(*(self._stage(h, planned[h.name]) for h in self.hosts if planned[h.name]))
+    async def _stage_and_start(self, planned: dict[str, list[str]], per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
+        staged = asyncio.gather(*(self._stage(h, planned[h.name]) for h in self.hosts if planned[h.name]))
+        started = asyncio.ensure_future(self._start_all(per_host, port))
+        try:
+            await staged
+        finally:
+            workers = await started  # started workers are the hosts' to stop, whatever staging did
+        return workers
 
     async def _stage(self, host: Host, item_ids: list[str]) -> None:
         if self.inputs is None or self._shared(self.task.data_dir):
