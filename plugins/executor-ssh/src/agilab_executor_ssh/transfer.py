@@ -10,15 +10,21 @@ arguments, never through a shell, so any file name is safe.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import asyncssh
 import attrs
 
 from agilab_core import sha256_file
+
+#: SFTP transfers and links in flight at once per host.
+PARALLEL = 16
 
 
 @attrs.define
@@ -54,27 +60,31 @@ class HostCache:
         return self._present
 
     async def put(self, files: Iterable[tuple[Path, str]]) -> int:
-        """Send each ``(local path, sha256)`` the host does not have; return how many were sent."""
+        """Send each ``(local path, sha256)`` the host does not have; return how many were sent.
+
+        Files go :data:`PARALLEL` at a time: SFTP requests on one session are
+        pipelined, so small files cost one round trip each, overlapped.
+        """
         present = await self.present()
-        sent = 0
-        for local, sha in files:
-            if sha in present:
-                continue
+        missing = {sha: local for local, sha in files if sha not in present}
+        limit = asyncio.Semaphore(PARALLEL)
+
+        async def send(local: Path, sha: str) -> None:
             part = f"{self.root}/.{sha}.part-{secrets.token_hex(4)}"
-            try:
-                await self.sftp.put(str(local), part)
-                await self.sftp.posix_rename(part, self.path(sha))
-            except BaseException:
+            async with limit:
                 try:
-                    await self.sftp.remove(part)
-                except (asyncssh.Error, OSError):
-                    pass
-                raise
+                    await self.sftp.put(str(local), part)
+                    await self.sftp.posix_rename(part, self.path(sha))
+                except BaseException:
+                    with contextlib.suppress(asyncssh.Error, OSError):
+                        await self.sftp.remove(part)
+                    raise
             present.add(sha)
-            sent += 1
             self.traffic.sent_files += 1
             self.traffic.sent_bytes += os.path.getsize(local)
-        return sent
+
+        await _all(send(local, sha) for sha, local in missing.items())
+        return len(missing)
 
 
 async def stage(cache: HostCache, folder: str, files: Iterable[tuple[str, Path, str]]) -> int:
@@ -84,20 +94,34 @@ async def stage(cache: HostCache, folder: str, files: Iterable[tuple[str, Path, 
     """
     wanted = list(files)
     sent = await cache.put((local, sha) for _, local, sha in wanted)
-    made: set[str] = set()
-    for rel, _, sha in wanted:
-        target = PurePosixPath(folder, rel)
-        parent = str(target.parent)
-        if parent not in made:
-            await cache.sftp.makedirs(parent, exist_ok=True)
-            made.add(parent)
-        if await cache.sftp.exists(str(target)):
-            await cache.sftp.remove(str(target))
-        try:
-            await cache.sftp.link(cache.path(sha), str(target))
-        except asyncssh.SFTPError:
-            await cache.sftp.symlink(cache.path(sha), str(target))
+    sftp = cache.sftp
+    for parent in sorted({str(PurePosixPath(folder, rel).parent) for rel, _, _ in wanted}):
+        await sftp.makedirs(parent, exist_ok=True)
+    limit = asyncio.Semaphore(PARALLEL)
+
+    async def place(rel: str, sha: str) -> None:
+        target = str(PurePosixPath(folder, rel))
+        async with limit:
+            try:
+                await sftp.link(cache.path(sha), target)
+            except asyncssh.SFTPError:  # already there (a batch sent again), or no hard links on that server
+                with contextlib.suppress(asyncssh.SFTPError):
+                    await sftp.remove(target)
+                try:
+                    await sftp.link(cache.path(sha), target)
+                except asyncssh.SFTPError:
+                    await sftp.symlink(cache.path(sha), target)
+
+    await _all(place(rel, sha) for rel, _, sha in wanted)
     return sent
+
+
+async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coros`` together; the first failure is raised once all have ended."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is not None:
+        raise failure
 
 
 async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Traffic) -> None:
