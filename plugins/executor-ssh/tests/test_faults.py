@@ -175,6 +175,16 @@ def test_a_worker_killed_on_a_host_that_stays_up_is_started_again(agi, no_host_p
             worker.kill()  # as an item that killed its worker would: the host and its connection stay
             worker.wait(30)
             killed.append(time.time())
+            deadline = time.monotonic() + 120  # the dispatch waits meanwhile: most items are still to run
+            while not [p for p in dask_workers(victim) if p.pid != worker.pid and joined(p)] and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    def joined(process: psutil.Process) -> bool:
+        """The worker is connected to the scheduler (through its host's forward)."""
+        try:
+            return any(c.status == psutil.CONN_ESTABLISHED for c in process.net_connections("tcp"))
+        except psutil.Error:
+            return False
 
     run = agi.run("flight", executor="ssh", workers=workers, executor_options=options, args={"data_in": str(busy_flights)}, on_result=kill_once)
     assert killed and run.status == "ok", [(r.item_id, r.error) for r in run.failed()][:3]

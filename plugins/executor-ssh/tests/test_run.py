@@ -24,6 +24,15 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_le
     for host in ssh_hosts:
         assert any(f"{host.user}@{host.address}" in line and "Python 3.11" in line for line in lines), lines
 
+    venvs = {h.user: sorted(Path(h.remote_dir, "wenv").iterdir()) for h in ssh_hosts}
+    stamps = {v: v.stat().st_mtime_ns for vs in venvs.values() for v in vs}
+    again: list[str] = []
+    agi.install("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, report=again.append)
+    current = [line for line in again if "worker venv current" in line]
+    assert len(current) == 2 and all("0 sent" in line for line in current), again  # nothing uploaded, nothing rebuilt
+    assert {v: v.stat().st_mtime_ns for vs in venvs.values() for v in vs} == stamps
+    assert {h.user: sorted(Path(h.remote_dir, "wenv").iterdir()) for h in ssh_hosts} == venvs
+
     pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(flights)})
     ssh = agi.run("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, args={"data_in": str(flights)}, report=lines.append)
     assert ssh.status == "ok", ssh.error

@@ -136,8 +136,9 @@ class SshExecutor(Executor):
         started = time.perf_counter()
         try:
             session.start(plan, items)
+            arrivals = session.arrivals(on_result)
             dispatch = Dispatch(
-                session.cluster, plan, items, session.host_task, session.deliver(on_result),
+                session.cluster, plan, items, session.host_task, arrivals,
                 retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
                 on_submit=session.stage_for, pinned=True,
             )
@@ -145,6 +146,7 @@ class SshExecutor(Executor):
                 dispatch.run()
             finally:
                 self._info["batches"] = self._info.get("batches", 0) + dispatch.batches
+                arrivals.flush()  # finished items whose outputs are on their way count, even when the run stops early
         finally:
             session.finish(time.perf_counter() - started)
 

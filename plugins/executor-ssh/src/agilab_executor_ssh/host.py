@@ -24,7 +24,7 @@ from agilab_core import AgilabError, ConfigError, OutputFile, WorkerPackage, Wor
 from agilab_executor_ssh import install
 from agilab_executor_ssh.connection import ConnectionOptions, connect, open_session, run_remote, session_slot
 from agilab_executor_ssh.probe import PROBE, HostFacts
-from agilab_executor_ssh.transfer import HostCache, Traffic, fetch, stage
+from agilab_executor_ssh.transfer import PARALLEL, HostCache, Traffic, fetch, stage
 from agilab_executor_ssh.wheelhouse import Wheel
 from agilab_executor_ssh.workers import RemoteWorker, start_worker
 
@@ -57,6 +57,11 @@ class Host:
     _worker_sessions: contextlib.AsyncExitStack = attrs.field(factory=contextlib.AsyncExitStack)
     _watchers: list[asyncio.Task[None]] = attrs.field(factory=list)
     _stopping: bool = False
+    _fetching: asyncio.Semaphore = attrs.field(factory=lambda: asyncio.Semaphore(PARALLEL))
+    _downloading: _Busy = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._downloading = _Busy(self.timings, "download")
     _scheduler_forward: asyncssh.SSHListener | None = None
 
     @property
@@ -138,11 +143,12 @@ class Host:
     async def fetch_outputs(self, folder: str, outputs: Iterable[OutputFile], home: Path) -> None:
         """Bring ``outputs`` (relative to ``folder`` on the host) into ``home``, the run's output folder."""
         assert self.sftp is not None
-        with self.timed("download"):
+        with self._downloading:
             for out in outputs:
                 if out.path.startswith("/") or ".." in out.path.split("/"):
                     continue  # not inside the output folder: the kernel refuses the result
-                await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic)
+                async with self._fetching:
+                    await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic)
 
     async def start_workers(
         self, slots: list[WorkerSlot], scheduler_port: int, config: dict[str, Any], timeout: float, on_start: Callable[[RemoteWorker], None]
@@ -267,6 +273,26 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.timings[self.step] += time.perf_counter() - self.started
+
+
+class _Busy:
+    """Adds to ``timings[step]`` the time at least one of the blocks it guards runs (overlapping blocks count once)."""
+
+    def __init__(self, timings: dict[str, float], step: str) -> None:
+        self.timings = timings
+        self.step = step
+        self.active = 0
+        self.since = 0.0
+
+    def __enter__(self) -> None:
+        if self.active == 0:
+            self.since = time.perf_counter()
+        self.active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.active -= 1
+        if self.active == 0:
+            self.timings[self.step] += time.perf_counter() - self.since
 
 
 def host_error(host: Host, exc: Exception) -> Exception:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
 from agilab_core import THREAD_VARS, ConfigError, ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan, one_line
+from agilab_executor_ssh.arrivals import Arrivals
 from agilab_executor_ssh.host import Host
 from agilab_executor_ssh.loop import LoopThread
 from agilab_executor_ssh.options import SshOptions
@@ -175,20 +176,19 @@ class RunSession:
                 raise
             self.report(f"ssh {host.name}: lost ({one_line(exc)})")  # its workers are gone too: the batch comes back
 
-    def deliver(self, on_result: OnResult) -> OnResult:
-        """``on_result`` behind a step that brings the item's outputs home first."""
+    def arrivals(self, on_result: OnResult) -> Arrivals:
+        """``on_result`` behind a step that brings each item's outputs home first."""
+        return Arrivals(self.loop.loop, self._fetch, on_result)
 
-        def deliver(result: ItemResult) -> None:
-            on_result(self._fetched(result))
-
-        return deliver
-
-    def _fetched(self, result: ItemResult) -> ItemResult:
+    def _fetch(self, result: ItemResult) -> Coroutine[Any, Any, ItemResult] | None:
         host = self.by_name.get(result.host)
         if not result.ok or not result.outputs or host is None or self._shared(self.task.output_dir):
-            return result
+            return None
+        return self._fetched(host, result)
+
+    async def _fetched(self, host: Host, result: ItemResult) -> ItemResult:
         try:
-            self.loop.call(host.fetch_outputs(self.outputs_on(host), result.outputs, Path(self.task.output_dir)))
+            await host.fetch_outputs(self.outputs_on(host), result.outputs, Path(self.task.output_dir))
         except Exception as exc:  # noqa: BLE001 - the item fails, naming the host; the run goes on
             host.check_alive()
             return ItemResult.failure(
@@ -218,11 +218,11 @@ class RunSession:
         """Close the scheduler, stop every worker on the hosts and remove the run's files there."""
         cluster, self.cluster = self.cluster, None
         try:
+            self.loop.call(self._clean_hosts(), timeout=60)  # first: the scheduler, still quiet, sees its workers go
+        finally:
             if cluster is not None:
                 self.facts.update(cluster.info())
                 cluster.close()
-        finally:
-            self.loop.call(self._clean_hosts(), timeout=60)
 
     async def _clean_hosts(self) -> None:
         async def clean(host: Host) -> None:
