@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from agilab_app_flight.sample import generate
@@ -36,6 +37,7 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_le
     pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(flights)})
     ssh = agi.run("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, args={"data_in": str(flights)}, report=lines.append)
     assert ssh.status == "ok", ssh.error
+    assert [t.name for t in threading.enumerate() if t.name.startswith("agilab-ssh")] == []  # the connections' loop is gone
     assert ssh.items == pool.items == {"total": 12, "ok": 12, "failed": 0}
     assert frame(ssh.outputs).equals(frame(pool.outputs))  # same rows, same distances, bit for bit
     assert ssh.summary == pool.summary
