@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -84,3 +86,26 @@ def test_a_launch_command_reaches_the_host_as_one_word_per_argument(python, conf
     words = shlex.split(launch_command(python, config))
     assert words[:4] == ["exec", python, "-m", "agilab_executor_ssh.launcher"]
     assert json.loads(words[4]) == config and len(words) == 5
+
+
+def test_a_shared_dir_is_read_and_written_in_place(agi, no_host_processes_left, ssh_hosts, known_hosts, tmp_path_factory):  # noqa: F811
+    shared = Path(tempfile.mkdtemp(prefix="agilab-shared-", dir="/tmp"))  # what every host sees at the same path (an NFS mount)
+    try:
+        shared.chmod(0o777)
+        data, out = shared / "flights", shared / "outputs"
+        generate(data, files=4, rows=200, seed=11, min_rows=100, max_rows=300)
+        out.mkdir(mode=0o777)
+        out.chmod(0o777)
+        for path in [data, *data.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        options = options_for(ssh_hosts, known_hosts, shared_dir=str(shared))
+        host = ssh_hosts[:1]  # one login writing the outputs (two test users could not write into each other's folders)
+        agi.install("flight", executor="ssh", workers=workers_of(host, 2), executor_options=options)  # the run's traffic is then its own
+        ssh = agi.run("flight", executor="ssh", workers=workers_of(host, 2), executor_options=options, args={"data_in": str(data)}, out=out)
+        assert ssh.status == "ok", [(r.item_id, r.error) for r in ssh.failed()]
+        pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(data)})
+        assert frame(ssh.outputs).equals(frame(pool.outputs))
+        for facts in manifest(ssh)["executor"]["info"]["hosts"].values():
+            assert facts["traffic"] == {"sent_files": 0, "sent_bytes": 0, "received_files": 0, "received_bytes": 0}  # nothing crossed
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
