@@ -191,3 +191,25 @@ def test_a_worker_killed_on_a_host_that_stays_up_is_started_again(agi, no_host_p
     later = [r for r in run.results if r.host == f"{victim.user}@{victim.address}" and r.started > killed[0]]
     assert later, "no item ran on the host after its worker was killed: it was not started again"
     assert manifest(run)["executor"]["info"]["hosts"][f"{victim.user}@{victim.address}"]["lost"] is None
+
+
+def test_ctrl_c_during_the_venv_build_leaves_no_process_on_the_hosts(no_host_processes_left, known_hosts, tmp_path, agilab_wenv):  # noqa: F811
+    hosts = no_host_processes_left
+    env = {**os.environ, "AGILAB_HOME": str(tmp_path / "home"), "AGILAB_WENV": str(agilab_wenv)}
+    options = options_for(hosts, known_hosts, remote_dir_options={f"{h.user}@{h.address}": str(h.home / "interrupted") for h in hosts})
+    proc = subprocess.Popen([AGILAB, "install", "flight", "-e", "ssh", "-w", workers_of(hosts), *cli_options(options)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+    def building() -> bool:
+        return any("pip" in " ".join(p.cmdline()) for h in hosts for p in h.processes() if p.is_running())
+
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not building() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the install ended before its venv build could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    psutil.wait_procs([p for h in hosts for p in h.processes()], timeout=120)  # an orphaned build would finish meanwhile
+    for host in hosts:
+        assert not list((host.home / "interrupted" / "wenv").glob("*/agilab-env.json"))  # it went with the manager: no venv counts as built

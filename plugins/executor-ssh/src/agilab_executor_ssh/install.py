@@ -8,7 +8,9 @@ host needs no network), writes the venv's
 :data:`~agilab_core.identity.ENV_RECORD`, then checks that the new venv's
 Python imports the worker side and reports the run's identity hash; a venv
 that fails the check loses its record. A venv whose record names the same
-hash and wheels is complete and current: it is used as it is.
+hash and wheels is complete and current: it is used as it is. The build
+watches its stdin, the SSH channel: when the manager goes (Ctrl-C, killed,
+disconnected) it kills itself and pip, leaving no record behind.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from agilab_core import ConfigError, WorkerPackage
 from agilab_executor_ssh.wheelhouse import Wheel
 
 BUILD = """\
-import json, os, shutil, subprocess, sys
+import json, os, shutil, signal, subprocess, sys, threading
+if os.getpgrp() != os.getpid():
+    os.setpgid(0, 0)
+def orphaned():
+    sys.stdin.buffer.read()  # end-of-file: the manager is gone (interrupted, killed, disconnected)
+    os.killpg(os.getpgrp(), signal.SIGKILL)  # pip and this build go with it; no record, so rebuilt next time
+threading.Thread(target=orphaned, daemon=True).start()
 spec = json.loads(sys.argv[1])
 venv, cache = spec["venv"], spec["cache"]
 def fail(step, text):
