@@ -19,7 +19,6 @@ from pathlib import Path
 import psutil
 import pytest
 from agilab_app_flight.sample import generate
-from agilab_core.testing import ProbeManager
 
 from agilab_core import AppSpec, hookimpl
 
@@ -85,22 +84,13 @@ def test_every_process_is_reaped_when_run_raises(agi):
     assert _children() - before == set()
 
 
-class BrokenWorkerApp:
-    """An app whose worker class cannot be imported: every worker process fails to start."""
+def test_workers_that_cannot_start_fail_the_run_and_are_reaped(agi):
+    from agilab_core.testing import PROBE_START_ERROR
 
-    @hookimpl
-    def register_apps(self):
-        return [AppSpec("broken", ProbeManager, "agilab_core.testing:NoSuchWorker")]
-
-
-def test_workers_that_cannot_start_fail_the_run_and_are_reaped(agilab_registry):
-    from agilab_core.runner import Agi
-
-    agilab_registry.register(BrokenWorkerApp(), name="broken")
     before = _children()
-    result = Agi(agilab_registry).run("broken", executor="pool", workers=2, args={"count": 4})
+    result = agi.run("probe", executor="pool", workers=2, args={"count": 4, "fail_start": True})
     assert result.status == "failed"
-    assert "could not start the app's worker" in result.error and "NoSuchWorker" in result.error
+    assert "could not start the app's worker" in result.error and PROBE_START_ERROR in result.error
     assert _children() - before == set()
 
 
