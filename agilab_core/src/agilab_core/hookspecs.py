@@ -64,9 +64,11 @@ def register_apps() -> list[AppSpec]:
       folder that items' ``inputs`` (relative POSIX paths of the files an
       item reads) are relative to, ``None`` when items read no files;
       ``reduce(results, run)`` summarises the finished items;
-    * ``worker`` is ``"module:Class"``; the module is never imported here (only
-      worker processes import it), though a module that surely does not
-      exist is refused.
+    * ``worker`` may be omitted (the one ``Worker`` subclass of the ``worker``
+      module of the manager's package, else of the manager's module), given
+      as the class, or as ``"module:Class"``. The module is never imported
+      here (only worker processes import it): its source is read, and a
+      module or class that does not exist marks the plugin ``failed``.
 
     :return: a list of app specs; each ``name`` must be unique across all
         installed plugins (a clash marks the later plugin ``failed``).
@@ -150,7 +152,9 @@ def resolve_env(app: AppSpec, overrides: dict[str, Any]) -> AgiEnv | None:
     Called at the start of every run, plan and install. The default
     implementation uses ``overrides["home"]``, ``$AGILAB_HOME`` or
     ``~/.agilab``, made absolute once (a relative home is taken from the
-    current folder), and seeds the app's settings file on first use.
+    current folder), seeds the app's settings file on first use (upgrading
+    it when the app's version changed, see ``docs/settings.md``) and the
+    app's sample data when its data folder does not exist yet.
 
     :param app: the app being run.
     :param overrides: caller-supplied values (``home`` at least may be set).
