@@ -172,3 +172,14 @@ def test_pages_lists_each_page_with_the_apps_it_shows(home, capsys):
     assert rows["fixture_any"]["distribution"] == "agilab-fixture-plugins"
     code, out, _ = agilab(capsys, "pages")
     assert code == 0 and "fixture_summary" in out and "alpha" in out and "any" in out
+
+
+def test_page_options_reach_the_page_and_a_bad_one_is_one_line(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = make_run(home, "alpha", "20260101-000000-aaaa", time.time())
+    code, out, err = agilab(capsys, "view", "fixture_summary", "-o", "title=<b>Flights</b>")
+    assert code == 0, err
+    html = (run_dir / "views" / "fixture_summary.html").read_text()
+    assert "<h1>&lt;b&gt;Flights&lt;/b&gt;</h1>" in html
+    assert "unknown page option(s): zoom" in error_line(capsys, "view", "fixture_summary", "-o", "zoom=3")
+    # the message must survive the secret screen of error lines (KEY=... would be masked)
+    assert "expected NAME=VALUE" in error_line(capsys, "view", "fixture_summary", "-o", "title")

@@ -86,7 +86,7 @@ def test_parse_assignments_rejects_pairs_without_key_or_equals(pair: str) -> Non
     message = str(info.value)
     assert message.startswith("--set ")
     assert repr(pair) in message
-    assert "KEY=VALUE" in message
+    assert "NAME=VALUE" in message
 
 
 # -- structure: strict types, one-line errors ------------------------------------------

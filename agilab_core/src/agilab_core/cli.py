@@ -454,15 +454,18 @@ def show(run_id: str, as_json: bool, home: Path | None) -> None:
 @click.argument("run_id", required=False)
 @click.option("--out", type=click.Path(path_type=Path), help="Also write the page to this file.")
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the default web browser.")
+@click.option("-o", "options", multiple=True, metavar="KEY=VALUE", help="Set a page option (a TOML literal or text).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_home_option
 @_debug_option
-def view(page: str, run_id: str | None, out: Path | None, open_page: bool, as_json: bool, home: Path | None) -> None:
+def view(page: str, run_id: str | None, out: Path | None, open_page: bool, options: tuple[str, ...], as_json: bool, home: Path | None) -> None:
     """Render PAGE of RUN_ID (default: the latest run it can show) into the run's views/ folder; print the path."""
     from agilab_core.pages import write_page
     from agilab_core.plugins import load_plugins
+    from agilab_core.settings import parse_value, split_assignments
 
-    written = write_page(load_plugins().page(page), _runs_root(home), run_id, out)
+    given = {key: parse_value(raw) for key, raw in split_assignments(options, "-o").items()}
+    written = write_page(load_plugins().page(page), _runs_root(home), run_id, out, options=given)
     if written.warning:
         click.echo(f"warning: {plain(written.warning)}", err=True)
     if as_json:

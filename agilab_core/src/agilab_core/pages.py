@@ -104,8 +104,13 @@ class WrittenPage:
         return path
 
 
-def write_page(spec: PageSpec, runs_root: Path, run_id: str | None = None, out: Path | None = None) -> WrittenPage:
+def write_page(
+    spec: PageSpec, runs_root: Path, run_id: str | None = None, out: Path | None = None, options: dict[str, Any] | None = None,
+) -> WrittenPage:
     """Render ``spec`` for ``run_id`` (default: the latest run it can show) into ``<run>/views/<page>.html`` and ``out``.
+
+    ``options`` go to the page's ``render`` (``-o KEY=VALUE``); a page
+    refuses one it does not know, or a bad value, in one line.
 
     With ``out``, a run folder that cannot be written to (someone else's
     runs, a read-only copy) is a warning, not a failure: the page still
@@ -114,7 +119,7 @@ def write_page(spec: PageSpec, runs_root: Path, run_id: str | None = None, out: 
     if out is not None:
         check_out_path(out)
     record = run_record(runs_root, run_id) if run_id else latest_record(spec, runs_root)
-    html = render_page(spec, record)
+    html = render_page(spec, record, options=options or {})
     view: Path | None = None
     warning = None
     try:

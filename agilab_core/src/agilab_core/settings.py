@@ -182,7 +182,7 @@ def split_assignments(pairs: list[str] | tuple[str, ...], flag: str) -> dict[str
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
+            raise ConfigError(f"{flag} {pair!r}: expected NAME=VALUE")
         out[key] = raw
     return out
 

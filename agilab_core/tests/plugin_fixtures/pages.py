@@ -2,12 +2,18 @@
 
 from html import escape
 
+from agilab_core.errors import UsageError
+
 from agilab_core import PageSpec, hookimpl
 
 
 def _summary(record, options) -> str:
+    unknown = sorted(set(options) - {"title"})
+    if unknown:
+        raise UsageError(f"unknown page option(s): {', '.join(unknown)}")
     rows = sum(r.rows for r in record.results)
-    return f"<!doctype html><html><body><h1>{escape(record.run_id)}</h1><p>{escape(record.app)}: {rows} rows</p></body></html>"
+    title = escape(str(options.get("title", record.run_id)))
+    return f"<!doctype html><html><body><h1>{title}</h1><p>{escape(record.app)}: {rows} rows</p></body></html>"
 
 
 def _needs_rows(record) -> str | None:
