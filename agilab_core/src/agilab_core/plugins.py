@@ -28,9 +28,8 @@ import attrs
 import click
 import pluggy
 
-from agilab_core import app_source
+from agilab_core import app_source, hookspecs
 from agilab_core import env as env_module
-from agilab_core import hookspecs
 from agilab_core import packaging as packaging_module
 from agilab_core import plan as plan_module
 from agilab_core.app import AppSpec, Manager
