@@ -29,8 +29,9 @@ import json, os, shutil, signal, subprocess, sys, threading
 if os.getpgrp() != os.getpid():
     os.setpgid(0, 0)
 def orphaned():
-    sys.stdin.buffer.read()  # end-of-file: the manager is gone (interrupted, killed, disconnected)
-    os.killpg(os.getpgrp(), signal.SIGKILL)  # pip and this build go with it; no record, so rebuilt next time
+    while os.read(0, 65536):  # the raw fd: a daemon thread blocked in sys.stdin would abort the interpreter's exit
+        pass
+    os.killpg(os.getpgrp(), signal.SIGKILL)  # end-of-file, the manager is gone: pip and this build go; no record
 threading.Thread(target=orphaned, daemon=True).start()
 spec = json.loads(sys.argv[1])
 venv, cache = spec["venv"], spec["cache"]

@@ -105,7 +105,7 @@ def stop_group(worker: subprocess.Popen[bytes]) -> None:
 
 def watch_stdin(worker: subprocess.Popen[bytes]) -> None:
     """Block until stdin closes, then take the whole process group down."""
-    while sys.stdin.buffer.readline():
+    while os.read(0, 65536):  # the raw fd, not sys.stdin: no lock held by a blocked daemon thread
         pass
     stop_group(worker)
 
