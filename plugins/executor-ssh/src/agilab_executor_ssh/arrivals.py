@@ -22,6 +22,10 @@ WINDOW = 64
 Fetch = Callable[[ItemResult], Coroutine[Any, Any, ItemResult] | None]
 
 
+class OutputsLost(Exception):
+    """An item's outputs went with its host (its connection dropped before they came home): run it again."""
+
+
 class Arrivals:
     """The dispatch's ``on_result``: starts each result's fetch, reports the results whose fetch has ended."""
 
@@ -30,6 +34,7 @@ class Arrivals:
         self.fetch = fetch
         self.on_result = on_result
         self.pending: list[Future[ItemResult]] = []
+        self.lost: list[str] = []  # items to run again: their outputs went with their host
 
     def __call__(self, result: ItemResult) -> None:
         coro = self.fetch(result)
@@ -46,11 +51,18 @@ class Arrivals:
                 return
             for future in done or self.pending[:1]:
                 self.pending.remove(future)
-                self.on_result(future.result())  # a fetch never raises: a lost output is a failed result
+                self._arrived(future)
             wait = len(self.pending) > WINDOW
 
     def flush(self) -> None:
         """Wait for every fetch still on its way and report its result."""
         while self.pending:
-            future = self.pending.pop(0)
-            self.on_result(future.result())
+            self._arrived(self.pending.pop(0))
+
+    def _arrived(self, future: Future[ItemResult]) -> None:
+        try:
+            result = future.result()
+        except OutputsLost as lost:
+            self.lost.append(str(lost))
+            return
+        self.on_result(result)

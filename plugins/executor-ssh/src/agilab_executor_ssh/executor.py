@@ -27,6 +27,7 @@ from agilab_core import (
     ConfigError,
     Executor,
     ExecutorSpec,
+    ItemResult,
     OnResult,
     UsageError,
     WorkerPackage,
@@ -35,6 +36,7 @@ from agilab_core import (
     WorkerTask,
     WorkItem,
     WorkPlan,
+    balance,
     hookimpl,
     one_line,
 )
@@ -137,18 +139,37 @@ class SshExecutor(Executor):
         try:
             session.start(plan, items)
             arrivals = session.arrivals(on_result)
-            dispatch = Dispatch(
-                session.cluster, plan, items, session.host_task, arrivals,
-                retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
-                on_submit=session.stage_for, pinned=True,
-            )
-            try:
-                dispatch.run()
-            finally:
-                self._info["batches"] = self._info.get("batches", 0) + dispatch.batches
-                arrivals.flush()  # finished items whose outputs are on their way count, even when the run stops early
+            while True:
+                dispatch = Dispatch(
+                    session.cluster, plan, items, session.host_task, arrivals,
+                    retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
+                    on_submit=session.stage_for, pinned=True,
+                )
+                try:
+                    dispatch.run()
+                finally:
+                    self._info["batches"] = self._info.get("batches", 0) + dispatch.batches
+                    arrivals.flush()  # finished items whose outputs are on their way count, even when the run stops early
+                if not arrivals.lost:
+                    break
+                plan, items = self._again(plan, items, arrivals, on_result)
+                if not items:
+                    break
         finally:
             session.finish(time.perf_counter() - started)
+
+    def _again(self, plan: WorkPlan, items: Mapping[str, WorkItem], arrivals: Any, on_result: OnResult) -> tuple[WorkPlan, dict[str, WorkItem]]:
+        """A plan, over the hosts left, of the items whose outputs went with a lost host (failed when no host is left)."""
+        lost_hosts = {h.name for h in self._hosts if h.lost is not None}
+        again = {i: items[i] for i in arrivals.lost}
+        arrivals.lost = []
+        slots = [s for s in plan.slots if s.host not in lost_hosts]
+        if not slots:
+            for item_id in again:
+                on_result(ItemResult.failure(item_id, "OutputLost", "its outputs went with its host, and no host is left to run it again"))
+            return balance([], plan.slots[:1]), {}
+        self.report(f"ssh: {len(again)} items whose outputs were lost with their host run again")
+        return balance(list(again.values()), slots), again
 
     def info(self) -> dict[str, Any]:
         info = dict(self._info)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agilab_core import THREAD_VARS, ConfigError, ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan, one_line
-from agilab_executor_ssh.arrivals import Arrivals
+from agilab_executor_ssh.arrivals import Arrivals, OutputsLost
 from agilab_executor_ssh.host import Host
 from agilab_executor_ssh.loop import LoopThread
 from agilab_executor_ssh.options import SshOptions
@@ -191,6 +191,8 @@ class RunSession:
             await host.fetch_outputs(self.outputs_on(host), result.outputs, Path(self.task.output_dir))
         except Exception as exc:  # noqa: BLE001 - the item fails, naming the host; the run goes on
             host.check_alive()
+            if host.lost is not None:
+                raise OutputsLost(result.item_id) from None
             return ItemResult.failure(
                 result.item_id, "OutputLost", f"host {host.name}: its outputs could not be brought back: {one_line(exc)}",
                 worker=result.worker, host=result.host, started=result.started, attempts=result.attempts, runtime=result.runtime,
