@@ -211,7 +211,7 @@ def test_install_cython_twice_reuses_the_venv_and_runs_report_the_cython_runtime
     first = json.loads(agilab("install", "flight", "-e", "pool", "--cython", "--json", home=home, check=0).stdout)
     again = json.loads(agilab("install", "flight", "-e", "pool", "--cython", "--json", home=home, check=0).stdout)
     assert first["runtime"] == again["runtime"] == "cython" and first["kind"] == "venv"
-    assert again["cached"] is True and again["env_hash"] == first["env_hash"] and again["venv"] == first["venv"]
+    assert again["cached"] is True and again["env_hash"] == first["env_hash"] and again["venv"] == first["venv"], (first, again)
     assert again["seconds"] < first["seconds"] or first["cached"]  # the second did no work
     compiled = json.loads(agilab("run", "flight", "-e", "pool", "-w", "2", "--cython", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)
     plain = json.loads(agilab("run", "flight", "-e", "pool", "-w", "2", "--set", f"data_in={flights}", "--json", home=home, check=0).stdout)

@@ -53,7 +53,7 @@ def test_every_command_and_option_is_documented():
                 assert any(f"`{opt}" in text for opt in param.opts), f"{name} {param.opts} is not documented"
 
 
-@pytest.mark.parametrize(("executor", "page"), [("local", "executors.md"), ("pool", "executors.md"), ("dask", "executor-dask.md")])
+@pytest.mark.parametrize(("executor", "page"), [("local", "executors.md"), ("pool", "executors.md"), ("dask", "executor-dask.md"), ("ssh", "executor-ssh.md")])
 def test_every_option_of_the_bundled_executors_is_documented(executor, page):
     from agilab_core.plugins import load_plugins
 
