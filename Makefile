@@ -12,7 +12,7 @@ DEMO_DATA := $(DEMO_HOME)/data/flight
 $(STAMP): Makefile $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(foreach p,$(PACKAGES),-e '$(p)[test]') -e 'agilab_core[test,cython,notebook]' -e 'plugins/executor-dask[dashboard,test]' ruff mypy
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(foreach p,$(PACKAGES),-e $(p) -e '$(p)[test]') -e 'agilab_core[test,cython,notebook]' -e 'plugins/executor-dask[dashboard,test]' ruff mypy
 	@touch $(STAMP)
 
 install: $(STAMP)
