@@ -207,7 +207,9 @@ def test_ctrl_c_on_a_dask_run_closes_every_process_and_records_the_interruption(
     assert len(manifest["results"]) + len(manifest["unfinished"]) == 200  # every item accounted for
 
 
-def test_install_cython_twice_reuses_the_venv_and_runs_report_the_cython_runtime(home, flights):
+def test_install_cython_twice_reuses_the_venv_and_runs_report_the_cython_runtime(home, flights, tmp_path, monkeypatch):
+    # A folder of its own: a worker of an earlier test still exiting cannot touch this venv between the two installs.
+    monkeypatch.setenv("AGILAB_WENV", str(tmp_path / "wenv"))
     first = json.loads(agilab("install", "flight", "-e", "pool", "--cython", "--json", home=home, check=0).stdout)
     again = json.loads(agilab("install", "flight", "-e", "pool", "--cython", "--json", home=home, check=0).stdout)
     assert first["runtime"] == again["runtime"] == "cython" and first["kind"] == "venv"
