@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -39,102 +39,26 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from agilab_core.app import AppSpec, ItemOutput, ItemResult, Manager, Worker, WorkerContext, WorkItem
-from agilab_core.atomic import atomic_path, sha256_file
+from agilab_core.app import AppSpec, ItemResult
+from agilab_core.atomic import sha256_file
 from agilab_core.hookspecs import hookimpl
+from agilab_core.probe import PROBE_START_ERROR, ProbeArgs, ProbeManager, ProbeWorker, probe_traces
 
-# -- the probe app ------------------------------------------------------------------
+__all__ = [
+    "PROBE_APP",
+    "PROBE_START_ERROR",
+    "ExecutorConformance",
+    "ProbeArgs",
+    "ProbeManager",
+    "ProbePlugin",
+    "ProbeRun",
+    "ProbeWorker",
+    "probe_traces",
+]
 
-#: What a probe worker started with ``fail_start`` raises.
-PROBE_START_ERROR = "the probe worker refuses to start (fail_start)"
+# -- the probe app (its worker side is agilab_core.probe) ----------------------------
 
-
-@attrs.frozen
-class ProbeArgs:
-    """Args of the probe app: which items misbehave, and how.
-
-    ``trace_dir``: each attempt at an item appends a line ``"<pid> <worker
-    id>"`` to ``<trace_dir>/<item id>`` before anything else (so an item that
-    kills its worker is counted too); ``die_once`` then kills only an item's
-    first attempt (``marker_dir``, when given, keeps its own marker files).
-    ``fail_start``: the worker's ``start`` raises :data:`PROBE_START_ERROR`.
-    """
-
-    count: int = 8
-    fail: list[int] = attrs.field(factory=list)
-    die_once: list[int] = attrs.field(factory=list)
-    die_always: list[int] = attrs.field(factory=list)
-    sleep: float = 0.0
-    marker_dir: str = ""
-    write: bool = True
-    trace_dir: str = ""
-    fail_start: bool = False
-
-
-class ProbeManager(Manager):
-    args_type = ProbeArgs
-
-    def work_items(self, args: ProbeArgs, env: Any) -> list[WorkItem]:
-        return [WorkItem(f"item-{i:05d}", {"index": i}, weight=1.0 + (i % 3)) for i in range(args.count)]
-
-    def reduce(self, results: list[Any], run: Any) -> dict[str, Any]:
-        return {"ok": sum(1 for r in results if r.ok), "pids": len({r.metrics.get("pid") for r in results if r.ok})}
-
-
-class ProbeWorker(Worker):
-    def start(self, args: ProbeArgs, ctx: WorkerContext) -> None:
-        if args.fail_start:
-            raise RuntimeError(PROBE_START_ERROR)
-        super().start(args, ctx)
-
-    def work(self, item: WorkItem) -> ItemOutput:
-        args: ProbeArgs = self.args
-        index = item.payload["index"]
-        attempt = self._trace(item) if args.trace_dir else 0
-        if args.sleep:
-            time.sleep(args.sleep)
-        if index in args.die_always:
-            os.kill(os.getpid(), signal.SIGKILL)
-        if index in args.die_once and self._first_attempt(index, attempt):
-            os.kill(os.getpid(), signal.SIGKILL)
-        if index in args.fail:
-            raise ValueError(f"probe item {index} fails on purpose")
-        files: list[str | Path] = []
-        if args.write:
-            target = self.ctx.output_dir / "probe" / f"{item.id}.json"
-            with atomic_path(target) as tmp:
-                tmp.write_text(json.dumps({"item": item.id, "worker": self.ctx.worker_id}), encoding="utf-8")
-            files.append(target)
-        return ItemOutput(rows=1, bytes_in=index, files=files, metrics={"pid": os.getpid(), "threads": os.environ.get("OMP_NUM_THREADS")})
-
-    def _trace(self, item: WorkItem) -> int:
-        """Append this attempt to the item's trace file; return how many attempts it holds now."""
-        path = Path(self.args.trace_dir) / item.id
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{os.getpid()} {self.ctx.worker_id}\n".encode())
-        finally:
-            os.close(fd)
-        return len(path.read_bytes().splitlines())
-
-    def _first_attempt(self, index: int, attempt: int) -> bool:
-        if not self.args.marker_dir:
-            if not attempt:
-                raise ValueError("probe arg die_once needs trace_dir or marker_dir")
-            return attempt == 1
-        marker = Path(self.args.marker_dir) / f"died-{index}"
-        if marker.exists():
-            return False
-        marker.touch()
-        return True
-
-
-def probe_traces(trace_dir: Path) -> dict[str, list[str]]:
-    """The probe's trace files: item id -> one line per attempt at it (``"<pid> <worker id>"``)."""
-    return {p.name: p.read_text(encoding="utf-8").splitlines() for p in sorted(Path(trace_dir).iterdir())}
-
-
-PROBE_APP = AppSpec("probe", ProbeManager, "agilab_core.testing:ProbeWorker", description="executor test app")
+PROBE_APP = AppSpec("probe", ProbeManager, "agilab_core.probe:ProbeWorker", description="executor test app")
 
 
 class ProbePlugin:
@@ -213,9 +137,10 @@ class ProbeRun:
     """One run of the probe app as a conformance test sees it."""
 
     result: Any  # RunResult
-    #: Results in the order ``on_result`` received them, and the thread of each call.
+    #: Results in the order ``on_result`` received them, and the thread of each call
+    #: (the ``Thread`` itself: an ended thread's ident may be given to the next one).
     seen: list[ItemResult]
-    threads: list[int]
+    threads: list[threading.Thread]
     #: Item id -> one line per attempt, written by the workers themselves.
     traces: dict[str, list[str]]
 
@@ -249,6 +174,9 @@ class ExecutorConformance:
     own process (``local``, a threads executor): the two tests that kill a
     worker would kill pytest, so they are deselected (reported as such, never
     skipped). An executor with worker processes of its own must not set it.
+
+    Workers record attempts under the ``agilab_trace_root`` fixture
+    (``tmp_path``); a subclass whose workers run as other users overrides it.
     """
 
     executor: ClassVar[str] = ""
@@ -256,15 +184,29 @@ class ExecutorConformance:
     options: ClassVar[dict[str, Any]] = {}
     in_process: ClassVar[bool] = False
 
+    @pytest.fixture
+    def agilab_trace_root(self, tmp_path: Path) -> Path:
+        """Where the probe's workers record their attempts (a folder per run inside): ``tmp_path``.
+
+        A subclass whose workers cannot write ``tmp_path`` (other users,
+        remote hosts sharing this machine's files) overrides it.
+        """
+        return tmp_path
+
     def probe(self, agi: Any, trace_dir: Path, **args: Any) -> ProbeRun:
-        """Run the probe app on this executor, counting every attempt at an item in ``trace_dir``."""
+        """Run the probe app on this executor, counting every attempt at an item in ``trace_dir``.
+
+        ``trace_dir`` is made with the mode of its parent (``agilab_trace_root``),
+        so workers running as another user can write it when the root lets them.
+        """
         trace_dir.mkdir(parents=True, exist_ok=True)
+        trace_dir.chmod(stat.S_IMODE(trace_dir.parent.stat().st_mode))
         seen: list[ItemResult] = []
-        threads: list[int] = []
+        threads: list[threading.Thread] = []
 
         def on_result(result: ItemResult) -> None:
             seen.append(result)
-            threads.append(threading.get_ident())
+            threads.append(threading.current_thread())
 
         result = agi.run(
             "probe", executor=self.executor, workers=self.workers, executor_options=dict(self.options),
@@ -272,25 +214,25 @@ class ExecutorConformance:
         )
         return ProbeRun(result, seen, threads, probe_traces(trace_dir))
 
-    def test_every_item_runs_exactly_once(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_every_item_runs_exactly_once(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         """Counted by the workers, not only by results: an item run twice and reported once fails here."""
-        run = self.probe(agilab_agi, tmp_path / "trace", count=23)
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=23)
         assert run.result.status == "ok", run.result.error
-        assert run.traces, f"no worker wrote to {tmp_path / 'trace'}: the suite needs workers that can write the test's folders (this machine, or a loopback host)"
+        assert run.traces, f"no worker wrote to {agilab_trace_root / 'trace'}: the suite needs workers that can write agilab_trace_root (override it for workers that cannot write tmp_path)"
         runs = {item: len(lines) for item, lines in run.traces.items()}
         assert runs == dict.fromkeys(_ids(23), 1), "items run other than once (by the workers' own count)"
         assert sorted(r.item_id for r in run.seen) == _ids(23), "on_result did not get exactly one result per item"
         files = sorted(p.name for p in (run.result.outputs / "probe").iterdir())
         assert files == [f"{i}.json" for i in _ids(23)]
 
-    def test_results_reach_on_result_on_the_thread_that_called_run(self, agilab_agi: Any, tmp_path: Path) -> None:
-        run = self.probe(agilab_agi, tmp_path / "trace", count=12)
+    def test_results_reach_on_result_on_the_thread_that_called_run(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=12)
         assert len(run.threads) == 12
-        others = {t for t in run.threads if t != threading.get_ident()}
+        others = {t for t in run.threads if t is not threading.current_thread()}
         assert not others, f"on_result was called from {len(others)} other thread(s) than the one that called run()"
 
-    def test_a_failing_item_fails_alone_with_its_message_and_traceback(self, agilab_agi: Any, tmp_path: Path) -> None:
-        run = self.probe(agilab_agi, tmp_path / "trace", count=9, fail=[4])
+    def test_a_failing_item_fails_alone_with_its_message_and_traceback(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=9, fail=[4])
         assert run.result.status == "failed"
         assert run.result.items == {"total": 9, "ok": 8, "failed": 1}
         failed = [r for r in run.manifest()["results"] if r["status"] == "failed"]
@@ -300,9 +242,9 @@ class ExecutorConformance:
         assert not (run.result.outputs / "probe" / "item-00004.json").exists()
         assert len(run.traces["item-00004"]) == 1, "an item that raises is a result, not a reason to run it again"
 
-    def test_a_worker_that_cannot_start_the_app_surfaces_the_real_error(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_a_worker_that_cannot_start_the_app_surfaces_the_real_error(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         """The worker's own exception reaches the run's error or every item's error, not only "no result"."""
-        run = self.probe(agilab_agi, tmp_path / "trace", count=4, fail_start=True)
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=4, fail_start=True)
         assert run.result.status == "failed"
         assert not any(r.ok for r in run.result.results)
         items_say = all(r.error is not None and PROBE_START_ERROR in r.error.message for r in run.result.results)
@@ -310,26 +252,26 @@ class ExecutorConformance:
         shown = run.result.error or sorted({r.error.message for r in run.result.results if r.error})
         assert run_says or items_say, f"the worker's start-up error is lost; the run shows {shown}"
 
-    def test_in_process_says_where_items_run(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_in_process_says_where_items_run(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         """``in_process = True`` exactly when items run in the test's own process: deselecting the tests that kill a worker is never a way out."""
-        run = self.probe(agilab_agi, tmp_path / "trace", count=4)
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=4)
         here = [r.item_id for r in run.result.results if r.metrics.get("pid") == os.getpid()]
         if self.in_process:
             assert len(here) == 4, "in_process is declared, but items ran in other processes: remove it, and pass the tests that kill a worker"
         else:
             assert not here, "items ran in the test's own process: declare in_process = True"
 
-    def _refuse_to_kill_this_process(self, agi: Any, tmp_path: Path) -> None:
+    def _refuse_to_kill_this_process(self, agi: Any, root: Path) -> None:
         """Fail, rather than let an item kill pytest, when items run in the test's own process."""
-        run = self.probe(agi, tmp_path / "where", count=1)
+        run = self.probe(agi, root / "where", count=1)
         if any(r.metrics.get("pid") == os.getpid() for r in run.result.results):
             pytest.fail("items run in the test's own process, where killing a worker kills pytest: declare in_process = True")
 
     @_kills_worker
-    def test_a_worker_killed_mid_item_is_retried_with_its_attempts(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_a_worker_killed_mid_item_is_retried_with_its_attempts(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         """``die_once``: the item kills its worker on its first attempt; the executor runs it again and says how often."""
-        self._refuse_to_kill_this_process(agilab_agi, tmp_path)
-        run = self.probe(agilab_agi, tmp_path / "trace", count=8, die_once=[3])
+        self._refuse_to_kill_this_process(agilab_agi, agilab_trace_root)
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=8, die_once=[3])
         assert sorted(r.item_id for r in run.seen) == _ids(8), "on_result did not get exactly one result per item"
         killed = run.by_item()["item-00003"]
         tried = len(run.traces["item-00003"])
@@ -339,19 +281,19 @@ class ExecutorConformance:
         assert run.result.status == "ok", run.result.error
 
     @_kills_worker
-    def test_a_worker_killed_every_time_is_reported_with_its_attempts(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_a_worker_killed_every_time_is_reported_with_its_attempts(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         """``die_always``: the run ends; the item fails, naming the death, with as many attempts as the workers made."""
-        self._refuse_to_kill_this_process(agilab_agi, tmp_path)
-        run = self.probe(agilab_agi, tmp_path / "trace", count=6, die_always=[2])
+        self._refuse_to_kill_this_process(agilab_agi, agilab_trace_root)
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=6, die_always=[2])
         assert run.result.items == {"total": 6, "ok": 5, "failed": 1}
         killer = run.by_item()["item-00002"]
         tried = len(run.traces["item-00002"])
         assert killer.error is not None and killer.error.message, "the item that kills its worker fails without a reason"
         assert killer.attempts == tried, f"result says {killer.attempts} attempt(s), the workers ran the item {tried} time(s)"
 
-    def test_results_name_the_plans_slots(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_results_name_the_plans_slots(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         """``ItemResult.worker`` is a ``WorkerSlot.id`` of the plan, and the worker was started under that id."""
-        run = self.probe(agilab_agi, tmp_path / "trace", count=12)
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=12)
         slots = {s["worker"] for s in run.manifest()["plan"]["slots"]}
         invented = sorted({r.worker for r in run.result.results} - slots)
         assert not invented, f"results name slots {invented}, not in the plan's {sorted(slots)}"
@@ -359,7 +301,7 @@ class ExecutorConformance:
             written = json.loads((run.result.outputs / "probe" / f"{r.item_id}.json").read_text(encoding="utf-8"))
             assert written["worker"] == r.worker, f"{r.item_id} ran in a worker started as {written['worker']!r}, its result says {r.worker!r}"
 
-    def test_close_is_safe_twice_and_leaves_no_process_or_thread(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_close_is_safe_twice_and_leaves_no_process_or_thread(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         """After a run (whose end closes the executor) a second ``close()`` raises nothing; no child process or thread is left.
 
         A first run warms up what a library starts once per process (thread
@@ -379,11 +321,11 @@ class ExecutorConformance:
                 made.append(self)
 
         agilab_agi.registry.executors[self.executor] = attrs.evolve(spec, executor=Watched)
-        self.probe(agilab_agi, tmp_path / "warm-up", count=4)
+        self.probe(agilab_agi, agilab_trace_root / "warm-up", count=4)
         me = psutil.Process()
         children = {p.pid for p in me.children(recursive=True)}
         threads = set(threading.enumerate())
-        run = self.probe(agilab_agi, tmp_path / "trace", count=4)
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=4)
         assert run.result.status == "ok", run.result.error
         made[-1].close()  # the run closed it once already
         # What was told to stop may take a moment to be gone (a noisy machine): a grace, not a timing.
@@ -396,7 +338,7 @@ class ExecutorConformance:
         new = [t.name for t in threading.enumerate() if t not in threads]
         assert not new, f"close() left thread(s) behind: {new}"
 
-    def test_options_are_typed_and_bad_ones_refused_in_one_line(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_options_are_typed_and_bad_ones_refused_in_one_line(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         from agilab_core.errors import AgilabError
 
         config_type = agilab_agi.registry.executor(self.executor).config_type
@@ -412,14 +354,14 @@ class ExecutorConformance:
             message = str(info.value)
             assert "\n" not in message.strip() and named in message, f"option {options} is refused with {message!r}"
 
-    def test_outputs_are_hashed_in_the_manifest(self, agilab_agi: Any, tmp_path: Path) -> None:
-        run = self.probe(agilab_agi, tmp_path / "trace", count=3)
+    def test_outputs_are_hashed_in_the_manifest(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
+        run = self.probe(agilab_agi, agilab_trace_root / "trace", count=3)
         for r in run.manifest()["results"]:
             (out,) = r["outputs"]
             assert out["sha256"] == sha256_file(run.result.outputs / out["path"])
 
-    def test_an_empty_plan_is_refused(self, agilab_agi: Any, tmp_path: Path) -> None:
+    def test_an_empty_plan_is_refused(self, agilab_agi: Any, agilab_trace_root: Path) -> None:
         from agilab_core.errors import InputError
 
         with pytest.raises(InputError, match="no work items"):
-            self.probe(agilab_agi, tmp_path / "trace", count=0)
+            self.probe(agilab_agi, agilab_trace_root / "trace", count=0)
