@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 import pytest
+from agilab_core.wenv import SYSTEM_CERTS
 
 REPO = Path(__file__).resolve().parents[1]
 #: What the venv gets from this repository, and the test tools the rendered projects' suites need.
@@ -56,6 +57,7 @@ class Venv:
         env["PATH"] = f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["AGILAB_WENV"] = str(self.wenv)  # worker venvs are content-addressed: shared by every run here
         env["AGILAB_HOME"] = str(home or self.work / "home")
+        env.update(SYSTEM_CERTS)  # uv trusts the system's certificates, as the kernel's installs do behind a proxy
         return env
 
     def run(self, *cmd: str | Path, home: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -68,8 +68,15 @@ def test_a_generator_that_raises_leaves_nothing_and_names_the_app(tmp_path: Path
     assert list(env.data_dir.iterdir()) == []
 
 
+@pytest.fixture(params=["tar filter", "no tar filter"])
+def tar_filter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python before 3.11.4 (Debian 12's 3.11.2) has no ``tarfile.data_filter``: both ways are checked."""
+    if request.param == "no tar filter":
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
-def test_a_packaged_archive_is_extracted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+def test_a_packaged_archive_is_extracted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, tar_filter: None) -> None:
     name = f"sample_bundle_{kind.replace('.', '_')}"
     package = tmp_path / "pkgs" / name
     package.mkdir(parents=True)
@@ -92,14 +99,19 @@ def test_a_packaged_archive_is_extracted(tmp_path: Path, monkeypatch: pytest.Mon
     assert (target / "flights" / "a.csv").read_text() == "x\n1\n"
 
 
-def test_a_tar_that_escapes_its_folder_is_refused_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("member", ["../../escaped.csv", "/tmp/escaped.csv", "link"])
+def test_a_tar_that_escapes_its_folder_is_refused_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tar_filter: None, member: str) -> None:
     package = tmp_path / "pkgs" / "evil_bundle_pkg"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     with tarfile.open(package / "sample.tar", "w") as tf:
-        info = tarfile.TarInfo("../../escaped.csv")
-        info.size = 1
-        tf.addfile(info, io.BytesIO(b"x"))
+        info = tarfile.TarInfo(member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/"
+            tf.addfile(info)
+        else:
+            info.size = 1
+            tf.addfile(info, io.BytesIO(b"x"))
     monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
     target = tmp_path / "home" / "data" / "evil"
     with pytest.raises(PluginError, match=r"^app evil: sample data evil_bundle_pkg:sample.tar failed: .*nothing was seeded"):

@@ -22,7 +22,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agilab_core.errors import ConfigError, PluginError, one_line
@@ -86,4 +86,21 @@ def _extract(source: str, folder: Path) -> None:
                 zf.extractall(folder)  # names are made relative and '..'-free by zipfile
         else:
             with tarfile.open(archive) as tf:
-                tf.extractall(folder, filter="data")  # no links out, no absolute paths, no devices
+                _extract_tar(tf, folder)
+
+
+def _extract_tar(tf: tarfile.TarFile, folder: Path) -> None:
+    """Regular files and folders only, every one inside ``folder``: no links, devices or absolute paths.
+
+    Python 3.11.4 and later do this with ``filter="data"``; 3.11.0 to 3.11.3
+    (Debian 12's 3.11.2) have no filter, so the members are checked here.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tf.extractall(folder, filter="data")
+        return
+    members = tf.getmembers()
+    for member in members:
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+            raise ValueError(f"{member.name!r} is not a plain file or folder inside the archive")
+    tf.extractall(folder, members=members)
