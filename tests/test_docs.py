@@ -81,3 +81,15 @@ def test_every_fixture_and_conformance_test_of_the_pytest_plugin_is_documented()
     text = (DOCS / "testing.md").read_text()
     missing = [name for name in fixtures + conformance if f"| `{name}` |" not in text]
     assert missing == []
+
+
+def test_the_hook_reference_is_generated_from_the_hook_specifications():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hook_reference", DOCS / "tools" / "hook_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.render()
+    assert [f"## `{name}`" in text for name in _hook_names()] == [True] * len(_hook_names())
+    assert (DOCS / "hook-reference.md").read_text(encoding="utf-8") == text, "run: python docs/tools/hook_reference.py"
