@@ -13,6 +13,8 @@
 (b) dispatch: no-op items through `local` and `pool` (2 workers) against a bare
     `ProcessPoolExecutor.map(chunksize=...)`; per-item overhead is
     (T(N items) - T(2 items)) / (N - 2), so pool start-up is not counted.
+    And the per-item cost of the evidence against d8c2732, the kernel before
+    the journal (bench/evidence_cost.py).
 (c) dask: dispatch against bare `client.map` and start-up per run (bench/dask_bench.py).
 (d) ui: `agilab ui`'s run list over 1,000 runs, cold and warm (bench/ui.py; target 0.5 s).
 (e) maps: the maps page of a 1 M-fix flight run: size, write, first draw and zoom in Chromium (bench/maps.py).
@@ -38,6 +40,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from dask_bench import bench as dask_bench  # beside this file
+from evidence_cost import bench as evidence_bench
 from import_bench import bench_imports, bench_venv_check
 from install_bench import bench_install, bench_kernel
 from maps import bench_maps
@@ -224,10 +227,13 @@ def main() -> None:
     parser.add_argument("--flight-narrow", action="store_true", help="flight: only bare, local and pool (skip dask and --cython)")
     parser.add_argument("--points", type=int, default=5_000_000, help="fixes for the distance kernel")
     opts = parser.parse_args()
+    # A user's interpreter caches bytecode; with this set (some shells and CI images
+    # do), every process of an editable checkout recompiles the kernel's sources.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     rows: list[tuple[str, str, float, float | None, str]] = []
     if opts.only in (None, "dispatch"):
         print(f"dispatch: {opts.items:,} no-op items", flush=True)
-        rows += bench_dispatch(opts.repeat, opts.items)
+        rows += bench_dispatch(opts.repeat, opts.items) + evidence_bench(opts.repeat, opts.items)
     if opts.only in (None, "packaging"):
         print("packaging: flight worker venv installs, distance kernel", flush=True)
         rows += bench_install(opts.repeat) + bench_kernel(opts.repeat, opts.points)

@@ -8,12 +8,14 @@ or ``capacity.json``.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
-import re
 import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +25,11 @@ from agilab_core.app import ITEM_OK, ItemResult, OutputFile
 from agilab_core.atomic import atomic_path, sha256_file, write_json
 from agilab_core.errors import one_line
 from agilab_core.journal import JOURNAL, JournalWriter, json_line
-from agilab_core.redaction import redact, redact_text
+from agilab_core.redaction import may_need_redaction, redact, redact_text
 from agilab_core.settings import unstructure
 
 MANIFEST = "manifest.json"
 LOG = "run.log"
-#: Anything :mod:`agilab_core.redaction` could mask contains one of these once lower-cased
-#: (a superset, factored by first letter: one cheap search per result).
-_SUSPECT = re.compile(r"://|b(?:egin|earer)|gh|glpat-|xox|a(?:kia|sia|uth)|sk-|eyj|p(?:ass|wd)|secret|token|cred|key|cookie")
 #: Longest the manifest lags behind the journal during a run.
 CHECKPOINT_SECONDS = 3.0
 CAPACITY = "capacity.json"
@@ -177,8 +176,7 @@ class RunRecorder:
         # the plan is item ids and host names (never credentials) and, for a big
         # run, most of the header: it is not walked
         self.header = {**self._redact({k: v for k, v in header.items() if k != "plan"}), **({"plan": header["plan"]} if "plan" in header else {})}
-        self._records: dict[str, dict[str, Any]] = {}  # item id -> its redacted, JSON-ready result
-        self._lines: dict[str, str] = {}  # item id -> the same as JSON, reused by the final manifest
+        self._lines: dict[str, str] = {}  # item id -> its redacted result as one JSON line
         self.results: dict[str, ItemResult] = {}
         self.write_error: str | None = None
         self.finished: dict[str, Any] | None = None
@@ -211,8 +209,7 @@ class RunRecorder:
     def add(self, result: ItemResult) -> None:
         """Record one item's result: journal line now, manifest checkpoint at most every few seconds."""
         self.results[result.item_id] = result
-        record, line = self._record(result)
-        self._records[result.item_id] = record
+        line = self._record(result)
         self._lines[result.item_id] = line
         self._write(lambda: self._journal.append_line(line) if self._journal else None)
         if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
@@ -247,12 +244,17 @@ class RunRecorder:
             "items": self.counts(),
             **self._redact(extra),
         }
-        if not running:
-            data["results"] = list(self._records.values())
         return data
 
+    def written(self) -> dict[str, Any]:
+        """The final manifest as written, its ``results`` included (decoded on demand: most callers need only the head)."""
+        if self.finished is None:
+            raise RuntimeError("the run is not finished")
+        return {**self.finished, "results": json.loads(f"[{','.join(self._lines.values())}]")}
+
     def finish(self, status: str, **extra: Any) -> dict[str, Any]:
-        """Write the final manifest (results included) and close journal and log; returns the manifest."""
+        """Write the final manifest and close journal and log; returns the manifest without its ``results``
+        (:meth:`written` has them)."""
         if self.finished is not None:
             return self.finished
         if extra.get("error"):
@@ -268,9 +270,8 @@ class RunRecorder:
         except OSError as exc:
             self._keep_error(exc)
             data["evidence_error"] = self.write_error
-            slim = {k: v for k, v in data.items() if k != "results"}  # the journal holds them
-            try:
-                write_json(self.run.manifest_path, slim)
+            try:  # without the results: the journal holds them
+                write_json(self.run.manifest_path, data)
             except OSError:
                 pass  # the checkpoint manifest and the journal stay as the record
         if self._log is not None:
@@ -282,7 +283,7 @@ class RunRecorder:
 
     def _write_final(self, data: dict[str, Any]) -> None:
         """The final manifest, its results spliced in from the journal lines already encoded."""
-        head = json_line({k: v for k, v in data.items() if k != "results"})
+        head = json_line(data)
         results = ",".join(self._lines.values())
         text = f'{head[:-1]},"results":[{results}]}}' if head != "{}" else f'{{"results":[{results}]}}'
         with atomic_path(self.run.manifest_path) as tmp:
@@ -291,18 +292,16 @@ class RunRecorder:
     def _redact(self, data: dict[str, Any]) -> Any:
         return redact(data, self.secret_paths, secrets=self.secrets)
 
-    def _record(self, result: ItemResult) -> tuple[dict[str, Any], str]:
-        """``result`` as the manifest and (as one JSON line) the journal hold it, secrets masked.
+    def _record(self, result: ItemResult) -> str:
+        """``result`` as one JSON line, as the journal and the manifest hold it, secrets masked.
 
-        Most results hold nothing that could be a secret: a few substring
-        searches over their JSON text decide, and only suspects take the full walk.
+        Most results hold nothing that could be a secret: one search over their
+        JSON text decides, and only suspects take the full walk.
         """
-        record: dict[str, Any] = unstructure(result)
-        line = json_line(record)
-        if _SUSPECT.search(line.lower()) or any(secret in line for secret in self.secrets):
-            record = redact(record, secrets=self.secrets)
-            line = json_line(record)
-        return record, line
+        line, strings = result_json(result)
+        if may_need_redaction(strings, self.secrets):
+            line = json_line(redact(unstructure(result), secrets=self.secrets))
+        return line
 
     def _write(self, action: Callable[[], Any]) -> None:
         try:
@@ -313,3 +312,55 @@ class RunRecorder:
     def _keep_error(self, exc: OSError) -> None:
         if self.write_error is None:
             self.write_error = f"cannot write evidence in {self.run.run_dir}: {exc.strerror or exc}"
+
+
+# -- one result as JSON ------------------------------------------------------------
+
+
+def result_json(result: ItemResult) -> tuple[str, str]:
+    """``json_line(unstructure(result))`` built directly, and the part of it a secret could be in.
+
+    One result per item is encoded as it arrives; going through a dict and
+    ``json.dumps`` costs about twice as much, for every item of every run.
+    The second text holds every string of the result but its sha256 digests
+    (hex never looks like a secret), and none of its fixed keys or numbers: the
+    secret screen reads a third of the line. Unusual field types (a numpy
+    integer, a non-finite time, metrics that are not a dict) take the generic
+    path, whose screen text is the whole line.
+    """
+    r = result
+    if not (
+        type(r.rows) is type(r.bytes_in) is type(r.bytes_out) is type(r.attempts) is int
+        and type(r.started) is type(r.finished) is float
+        and math.isfinite(r.started)
+        and math.isfinite(r.finished)
+        and type(r.metrics) is dict
+    ):
+        line = json_line(unstructure(r))
+        return line, line
+    s = encode_basestring_ascii  # raises TypeError for anything but text
+    try:
+        paths = [s(o.path) for o in r.outputs]
+        outputs = ",".join(
+            f'{{"path":{path},"sha256":{s(o.sha256)},"bytes":{o.bytes:d}}}' for path, o in zip(paths, r.outputs, strict=True) if type(o.bytes) is int or _unusual()
+        )
+        e = r.error
+        error = "null" if e is None else f'{{"type":{s(e.type)},"message":{s(e.message)},"traceback":{s(e.traceback)}}}'
+        item_id, status, worker, host, runtime, metrics = s(r.item_id), s(r.status), s(r.worker), s(r.host), s(r.runtime), _METRICS(r.metrics)
+    except TypeError:
+        line = json_line(unstructure(r))
+        return line, line
+    line = (
+        f'{{"item_id":{item_id},"status":{status},"worker":{worker},"host":{host},'
+        f'"started":{r.started!r},"finished":{r.finished!r},"rows":{r.rows},"bytes_in":{r.bytes_in},'
+        f'"bytes_out":{r.bytes_out},"outputs":[{outputs}],"metrics":{metrics},"error":{error},'
+        f'"attempts":{r.attempts},"runtime":{runtime}}}'
+    )
+    return line, "".join((item_id, status, worker, host, runtime, *paths, metrics, error))
+
+
+_METRICS = json.JSONEncoder(default=str, separators=(",", ":")).encode  # json_line's settings
+
+
+def _unusual() -> bool:
+    raise TypeError("not an int")

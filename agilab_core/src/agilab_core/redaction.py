@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 MASK = "***"
@@ -129,6 +130,13 @@ _MAYBE_SECRET = re.compile(
     re.IGNORECASE,
 )
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9\-._~+/=%]+$")
+# Whatever redact() could change holds one of these once JSON-encoded (ASCII) and
+# lower-cased: every shape of _MAYBE_SECRET (a private key block says "key"), and
+# every stem of a secret name.
+_SCREEN = re.compile(
+    r"://|bearer|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|akia|asia|sk-|eyj"
+    r"|pass|pwd|secret|token|cred|key|auth|cookie"
+)
 
 
 def _looks_like_token(text: str) -> bool:
@@ -281,6 +289,20 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` (an error, a log line, a traceback) with URL credentials, tokens,
     key blocks, ``password=...`` pairs and the literal ``secrets`` masked."""
     return _Redactor((), secrets).text(text)
+
+
+def may_need_redaction(json_text: str, secrets: Iterable[str] = ()) -> bool:
+    """False when :func:`redact` would leave a value unchanged whose every key and string,
+    JSON-encoded (ASCII), is in ``json_text`` (its JSON, or just those strings).
+
+    A cheap screen (one search over the text) so that the common value, with no
+    secret-looking key or string, skips the walk; True means "walk it", not
+    "it holds a secret". ``secrets`` are the literal secrets the walk would mask.
+    """
+    if _SCREEN.search(json_text.lower()):
+        return True
+    # a literal appears in JSON text escaped as JSON escapes it
+    return any(encode_basestring_ascii(s)[1:-1] in json_text for s in secrets if isinstance(s, str) and s and s != MASK)
 
 
 def secret_values(obj: Any, secret_paths: Iterable[str] = ()) -> frozenset[str]:

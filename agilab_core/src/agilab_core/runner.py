@@ -381,7 +381,8 @@ class Agi:
         problem = update_capacities(p.resolved.env.capacity_path, list(recorder.results.values()), {slot.id: slot.host for slot in p.plan.slots})
         if problem:
             warnings.warn(f"agilab: {problem}", stacklevel=2)
-        self._notify("run_finished", run=run, manifest=manifest)
+        if self._listened("run_finished"):
+            self._notify("run_finished", run=run, manifest=recorder.written())
         return RunResult.of(run, manifest, tuple(recorder.results.values()))
 
     async def arun(
@@ -483,13 +484,16 @@ class Agi:
             extra.update(error=f"contract violation: {sink.violations[0]}{more}", contract_violations=sink.violations)
         return status, extra
 
+    def _listened(self, hook: str) -> bool:
+        """Whether a plugin implements the observer ``hook``."""
+        return bool(getattr(self.registry.pm.hook, hook).get_hookimpls())
+
     def _notify(self, hook: str, **kwargs: Any) -> None:
         # An observer plugin that raises must not take a run down with it.
-        caller = getattr(self.registry.pm.hook, hook)
-        if not caller.get_hookimpls():
-            return  # nobody listens: skip pluggy's call machinery (per item, it adds up)
+        if not self._listened(hook):
+            return  # skip pluggy's call machinery (per item, it adds up)
         try:
-            caller(**kwargs)
+            getattr(self.registry.pm.hook, hook)(**kwargs)
         except Exception as exc:  # noqa: BLE001
             warnings.warn(f"agilab: {hook} hook failed: {type(exc).__name__}: {one_line(exc)}", stacklevel=2)
 
@@ -513,6 +517,7 @@ class _ResultSink:
         self.expected: dict[str, WorkItem] = {}
         self.claimed: dict[str, str] = {}  # output path -> item id
         self.violations: list[str] = []
+        self.observed = agi._listened("item_finished")  # asked once: per item, even the question adds up
 
     def expect(self, items: dict[str, WorkItem]) -> None:
         self.expected = items
@@ -531,7 +536,8 @@ class _ResultSink:
         self.recorder.add(result)
         if not result.ok and result.error:
             self.recorder.log(f"item {result.item_id} failed: {result.error.type}: {result.error.message}")
-        self.agi._notify("item_finished", run=self.run, result=result)
+        if self.observed:
+            self.agi._notify("item_finished", run=self.run, result=result)
         if self.on_result:
             self.on_result(result)
 
