@@ -15,7 +15,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
-from json.encoder import encode_basestring_ascii
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -209,9 +209,12 @@ class RunRecorder:
     def add(self, result: ItemResult) -> None:
         """Record one item's result: journal line now, manifest checkpoint at most every few seconds."""
         self.results[result.item_id] = result
-        line = self._record(result)
-        self._lines[result.item_id] = line
-        self._write(lambda: self._journal.append_line(line) if self._journal else None)
+        line = self._lines[result.item_id] = self._record(result)
+        if self._journal is not None:
+            try:
+                self._journal.append_line(line)
+            except OSError as exc:
+                self._keep_error(exc)
         if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
             self._checkpointed = time.monotonic()
             self._write(lambda: write_json(self.run.manifest_path, self.manifest(RUN_RUNNING)))
@@ -340,13 +343,19 @@ def result_json(result: ItemResult) -> tuple[str, str]:
         return line, line
     s = encode_basestring_ascii  # raises TypeError for anything but text
     try:
-        paths = [s(o.path) for o in r.outputs]
-        outputs = ",".join(
-            f'{{"path":{path},"sha256":{s(o.sha256)},"bytes":{o.bytes:d}}}' for path, o in zip(paths, r.outputs, strict=True) if type(o.bytes) is int or _unusual()
-        )
+        outputs = paths = ""
+        if r.outputs:
+            parts, names = [], []
+            for o in r.outputs:
+                if type(o.bytes) is not int:
+                    raise TypeError("not an int")
+                names.append(path := s(o.path))
+                parts.append(f'{{"path":{path},"sha256":{s(o.sha256)},"bytes":{o.bytes}}}')
+            outputs, paths = ",".join(parts), "".join(names)
         e = r.error
         error = "null" if e is None else f'{{"type":{s(e.type)},"message":{s(e.message)},"traceback":{s(e.traceback)}}}'
-        item_id, status, worker, host, runtime, metrics = s(r.item_id), s(r.status), s(r.worker), s(r.host), s(r.runtime), _METRICS(r.metrics)
+        item_id, status, worker, host, runtime = s(r.item_id), s(r.status), s(r.worker), s(r.host), s(r.runtime)
+        metrics = _metrics_json(r.metrics) if r.metrics else "{}"
     except TypeError:
         line = json_line(unstructure(r))
         return line, line
@@ -356,11 +365,13 @@ def result_json(result: ItemResult) -> tuple[str, str]:
         f'"bytes_out":{r.bytes_out},"outputs":[{outputs}],"metrics":{metrics},"error":{error},'
         f'"attempts":{r.attempts},"runtime":{runtime}}}'
     )
-    return line, "".join((item_id, status, worker, host, runtime, *paths, metrics, error))
+    return line, f"{item_id}{status}{worker}{host}{runtime}{paths}{metrics}{error}"
 
 
-_METRICS = json.JSONEncoder(default=str, separators=(",", ":")).encode  # json_line's settings
-
-
-def _unusual() -> bool:
-    raise TypeError("not an int")
+def _metrics_json(metrics: dict[str, Any]) -> str:
+    """``metrics`` as :func:`json_line` encodes it, through the C encoder straight
+    (``JSONEncoder.encode`` builds a closure per call, the largest cost here)."""
+    if c_make_encoder is None:  # an interpreter without the C accelerator
+        return json_line(metrics)
+    encode = c_make_encoder({}, str, encode_basestring_ascii, None, ":", ",", False, False, True)
+    return "".join(encode(metrics, 0))

@@ -301,6 +301,8 @@ def may_need_redaction(json_text: str, secrets: Iterable[str] = ()) -> bool:
     """
     if _SCREEN.search(json_text.lower()):
         return True
+    if not secrets:
+        return False
     # a literal appears in JSON text escaped as JSON escapes it
     return any(encode_basestring_ascii(s)[1:-1] in json_text for s in secrets if isinstance(s, str) and s and s != MASK)
 
