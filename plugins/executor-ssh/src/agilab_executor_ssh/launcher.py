@@ -90,9 +90,12 @@ def start_worker(config: dict, port: int) -> subprocess.Popen[bytes]:
 
 
 def stop_group(worker: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group, SIGKILL to what is left after :data:`GRACE_SECONDS` (this process included)."""
+    """SIGTERM to the process group, SIGKILL to what is left after :data:`GRACE_SECONDS` (this process included).
+
+    The launcher ignores SIGTERM from the moment its worker started (:func:`main`):
+    here, in the thread that watches stdin, it could not change a signal's handling.
+    """
     group = os.getpgrp()
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         os.killpg(group, signal.SIGTERM)
     except OSError:
@@ -116,6 +119,10 @@ def main(argv: list[str]) -> int:
         os.setpgid(0, 0)  # a group of its own, whatever the remote shell did
     port = free_port()
     worker = start_worker(config, port)
+    # The group's SIGTERM is for the worker and what it started: the launcher outlives it
+    # to SIGKILL what is left. Set here, in the main thread (the only one that may), and
+    # after the worker started (an ignored signal stays ignored in a child).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print(json.dumps({"port": port, "pid": os.getpid(), "pgid": os.getpgrp()}), flush=True)
     line = sys.stdin.buffer.readline()
     if not line.strip():
