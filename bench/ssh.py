@@ -58,7 +58,9 @@ def _hosts(root: Path) -> tuple[list, str, dict]:
     key = sshd.new_client_key(root)
     hosts = sshd.open_hosts(["127.0.0.2", "127.0.0.3"], root / "hosts", Path(server), key)
     (root / "known_hosts").write_text(sshd.known_hosts_text(hosts))
-    options = {"client_keys": [str(key)], "known_hosts": str(root / "known_hosts"), "remote_python": "/usr/bin/python3"}
+    # Both "hosts" share this machine's cores with the manager: one math thread per worker,
+    # as the dask executor's two workers get, instead of each host's cores / its workers.
+    options = {"client_keys": [str(key)], "known_hosts": str(root / "known_hosts"), "remote_python": "/usr/bin/python3", "threads_per_worker": 1}
     return hosts, ",".join(f"{h.user}@{h.address}:{h.port}=1" for h in hosts), options
 
 
