@@ -158,6 +158,24 @@ def test_a_python_too_old_is_refused_saying_what_was_found():
     assert facts.platforms()[0] == "manylinux_2_31_x86_64" and "manylinux2014_x86_64" in facts.platforms()
 
 
+def test_a_remote_python_too_old_is_refused_over_ssh_naming_the_host(agi, no_host_processes_left, known_hosts):  # noqa: F811
+    # No Python older than 3.11 exists on this machine (Debian's is 3.11): a stand-in on
+    # the host answers the probe, over a real SSH session, as a Python 3.9 would.
+    hosts = no_host_processes_left
+    old = hosts[1]
+    stand_in = old.home / "python3.9"
+    stand_in.write_text(f"#!/bin/sh\necho '{probe_answer((3, 9))}'\n")
+    uid = old.home.stat().st_uid
+    os.chown(stand_in, uid, uid)
+    stand_in.chmod(0o755)
+    options = options_for(hosts, known_hosts, remote_python_options={f"{old.user}@{old.address}": str(stand_in)})
+    with pytest.raises(ConfigError) as refused:
+        agi.install("flight", executor="ssh", workers=workers_of(hosts), executor_options=options)
+    assert str(refused.value) == (
+        f"host {old.user}@{old.address}: remote_python '{stand_in}' is Python 3.9.2, workers need 3.11 or newer (set -o remote_python=PATH)"
+    )
+
+
 def test_a_worker_killed_on_a_host_that_stays_up_is_started_again(agi, no_host_processes_left, known_hosts, busy_flights):  # noqa: F811
     hosts = no_host_processes_left
     victim, survivor = hosts[1], hosts[0]
