@@ -55,6 +55,14 @@ def test_hosts_are_required_and_at_most_six_workers_each():
     assert [s.id for s in SshExecutor.slots(SshOptions(), WorkersSpec.parse("a@lab2:2222=2,lab3=1"))] == ["a@lab2/0", "a@lab2/1", "lab3/0"]
 
 
+def test_one_host_through_two_ports_is_refused_not_merged():
+    # Hosts are told apart by [USER@]HOST (their slots, results and files are named so):
+    # two ports of one name would silently run everything on one of them.
+    with pytest.raises(UsageError, match=r"a@box is given twice \(with other ports\)"):
+        SshExecutor.slots(SshOptions(), WorkersSpec.parse("a@box:2222=1,a@box:2223=1"))
+    assert len(SshExecutor.slots(SshOptions(), WorkersSpec.parse("a@box:2222=1,b@box:2223=1"))) == 2
+
+
 def test_every_option_is_documented():
     text = DOCS.read_text()
     assert [f.name for f in attrs.fields(SshOptions) if f"| `{f.name}` |" not in text] == []

@@ -74,6 +74,13 @@ class SshExecutor(Executor):
                 f"--workers {crowded}: executor ssh runs at most {MAX_WORKERS_PER_HOST} workers per host "
                 "(each holds an SSH session, and sshd allows 10 per connection)"
             )
+        names = [h.host for h in workers.hosts]
+        twice = next((h for h in workers.hosts if names.count(h.host) > 1), None)
+        if twice is not None:
+            raise UsageError(
+                f"--workers {workers}: {twice.host} is given twice (with other ports); executor ssh tells hosts apart by "
+                "[USER@]HOST: reach the second one as another user, or through a ~/.ssh/config alias"
+            )
         return workers.slots()
 
     # -- install ----------------------------------------------------------------
