@@ -57,6 +57,21 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_le
         assert not (Path(facts["remote_dir"]) / "runs" / ssh.run_id).exists()  # the run's files on the host are gone
 
 
+def test_compiled_workers_run_on_the_hosts_and_say_so(agi, no_host_processes_left, ssh_hosts, known_hosts, flights):  # noqa: F811
+    # The worker wheel is compiled here, by the manager's Python, and installed into
+    # each host's venv of its own interpreter (/usr/bin/python3).
+    options = options_for(ssh_hosts, known_hosts)
+    pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(flights)})
+    ssh = agi.run("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, args={"data_in": str(flights)}, cython=True)
+    assert ssh.status == "ok", ssh.error
+    results = manifest(ssh)["results"]
+    assert {r["runtime"] for r in results} == {"cython"}
+    assert {r["host"] for r in results} == {f"{h.user}@{h.address}" for h in ssh_hosts}
+    compiled, plain = frame(ssh.outputs), frame(pool.outputs)
+    assert compiled.drop("distance_m", "speed_mps").equals(plain.drop("distance_m", "speed_mps"))
+    assert (compiled["distance_m"] - plain["distance_m"]).abs().max() < 1e-6  # the compiled kernel, not polars: not bit for bit
+
+
 def test_hostile_file_names_reach_the_hosts_and_come_back_as_they_are(agi, no_host_processes_left, ssh_hosts, known_hosts, tmp_path):  # noqa: F811
     folder = tmp_path / "data $(touch pwned); 'x'"
     generate(folder, files=3, rows=200, seed=5, min_rows=100, max_rows=300)
