@@ -542,6 +542,8 @@ class _ResultSink:
             self.on_result(result)
 
     def _checked(self, result: ItemResult) -> ItemResult:
+        if not result.outputs:
+            return result
         for out in result.outputs:
             owner = self.claimed.get(out.path)
             if owner is not None and owner != result.item_id:

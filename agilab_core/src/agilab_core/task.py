@@ -103,7 +103,7 @@ class WorkerSession:
         started = time.time()
         try:
             out = self.worker.work(item)
-            files = tuple(self._record(f) for f in out.files)
+            files = tuple(self._record(f) for f in out.files) if out.files else ()
         except Exception as exc:  # noqa: BLE001 - an item's failure is data, not a crash
             return ItemResult(
                 item_id=item.id,
@@ -125,7 +125,7 @@ class WorkerSession:
             finished=time.time(),
             rows=out.rows,
             bytes_in=out.bytes_in,
-            bytes_out=sum(f.bytes for f in files),
+            bytes_out=sum(f.bytes for f in files) if files else 0,
             outputs=files,
             metrics=out.metrics,
             attempts=attempts,
