@@ -288,7 +288,7 @@ class RunRecorder:
         """The final manifest, its results spliced in from the journal lines already encoded."""
         head = json_line(data)
         results = ",".join(self._lines.values())
-        text = f'{head[:-1]},"results":[{results}]}}' if head != "{}" else f'{{"results":[{results}]}}'
+        text = f'{head[:-1]},"results":[{results}]}}'  # the head is never empty: schema, run_id, status...
         with atomic_path(self.run.manifest_path) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8", errors="surrogateescape")
 
@@ -332,17 +332,16 @@ def result_json(result: ItemResult) -> tuple[str, str]:
     path, whose screen text is the whole line.
     """
     r = result
-    if not (
-        type(r.rows) is type(r.bytes_in) is type(r.bytes_out) is type(r.attempts) is int
-        and type(r.started) is type(r.finished) is float
-        and math.isfinite(r.started)
-        and math.isfinite(r.finished)
-        and type(r.metrics) is dict
-    ):
-        line = json_line(unstructure(r))
-        return line, line
     s = encode_basestring_ascii  # raises TypeError for anything but text
     try:
+        if not (
+            type(r.rows) is type(r.bytes_in) is type(r.bytes_out) is type(r.attempts) is int
+            and type(r.started) is type(r.finished) is float
+            and math.isfinite(r.started)
+            and math.isfinite(r.finished)
+            and type(r.metrics) is dict
+        ):
+            raise TypeError("a field of an unusual type")
         outputs = paths = ""
         if r.outputs:
             parts, names = [], []

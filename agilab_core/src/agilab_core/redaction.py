@@ -303,8 +303,13 @@ def may_need_redaction(json_text: str, secrets: Iterable[str] = ()) -> bool:
         return True
     if not secrets:
         return False
-    # a literal appears in JSON text escaped as JSON escapes it
-    return any(encode_basestring_ascii(s)[1:-1] in json_text for s in secrets if isinstance(s, str) and s and s != MASK)
+    return any(_escaped(s) in json_text for s in secrets if isinstance(s, str) and s and s != MASK)
+
+
+@functools.lru_cache(maxsize=256)  # a run's few secrets, screened against every item
+def _escaped(secret: str) -> str:
+    """``secret`` as it appears inside JSON text (escaped, ASCII)."""
+    return encode_basestring_ascii(secret)[1:-1]
 
 
 def secret_values(obj: Any, secret_paths: Iterable[str] = ()) -> frozenset[str]:
