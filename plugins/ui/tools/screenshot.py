@@ -28,6 +28,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("AGILAB_HOME", Path.home() / ".agilab")))
     parser.add_argument("--out", type=Path, default=Path("docs/img/ui.png"))
     opts = parser.parse_args()
+    chromium = shutil.which("chromium")
+    if not chromium:  # never Playwright's own download (`playwright install`): Debian's browser
+        raise SystemExit("tools/screenshot.py needs Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     server = subprocess.Popen([AGILAB, "ui", "--port", "0", "--home", str(opts.home)], stdout=subprocess.PIPE, text=True)
@@ -36,7 +39,7 @@ def main() -> None:
         with urllib.request.urlopen(url + "api/runs") as response:
             run = next(r for r in json.load(response)["runs"] if r["app"] == "flight")
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1100, "height": 820})
             page.goto(url.rstrip("/") + run["url"])
             page.frame_locator("iframe.page").locator("#map canvas, #map svg").first.wait_for()
