@@ -27,6 +27,7 @@ from agilab_executor_ssh.connection import (
     connect,
     link_destination,
     open_session,
+    preferred_ciphers,
     remote_command,
     run_remote,
     session_slot,
@@ -254,6 +255,34 @@ def test_ssh_config_aliases_and_identity_files_are_honoured(no_host_processes_le
             conn.close()
 
     assert asyncio.run(go()) == (f"{host.user}@lab3:{host.port}", host.user)
+
+
+def negotiated_cipher(host: SshHost, options: ConnectionOptions, home: Path, alias: str | None = None) -> str:
+    async def go() -> str:
+        conn = await connect(alias or host.address, None if alias else host.port, None if alias else host.user, options, home=home)
+        try:
+            return str(conn.get_extra_info("send_cipher"))
+        finally:
+            conn.close()
+            await conn.wait_closed()
+
+    return asyncio.run(go())
+
+
+def test_aes_gcm_is_preferred_unless_the_ssh_config_names_ciphers(no_host_processes_left, tmp_path, own_home):
+    host = no_host_processes_left[0]
+    assert negotiated_cipher(host, trusting(tmp_path, host), tmp_path) == "aes256-gcm@openssh.com"
+    (own_home / ".ssh").mkdir(mode=0o700)
+    (own_home / ".ssh" / "config").write_text(
+        f"Host lab\n  HostName {host.address}\n  Port {host.port}\n  User {host.user}\n  Ciphers chacha20-poly1305@openssh.com\n"
+    )
+    assert negotiated_cipher(host, trusting(tmp_path, host), tmp_path, alias="lab") == "chacha20-poly1305@openssh.com"
+
+
+def test_preferred_ciphers_only_reorder_the_defaults():
+    defaults = [b"chacha20-poly1305@openssh.com", b"aes256-gcm@openssh.com", b"aes128-gcm@openssh.com", b"aes256-ctr"]
+    assert preferred_ciphers(defaults) == ["aes256-gcm@openssh.com", "aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes256-ctr"]
+    assert preferred_ciphers([b"aes128-ctr"]) == ["aes128-ctr"]
 
 
 @pytest.fixture

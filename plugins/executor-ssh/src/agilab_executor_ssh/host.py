@@ -148,7 +148,7 @@ class Host:
                 if out.path.startswith("/") or ".." in out.path.split("/"):
                     continue  # not inside the output folder: the kernel refuses the result
                 async with self._fetching:
-                    await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic)
+                    await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic, out.bytes)
 
     async def start_workers(
         self, slots: list[WorkerSlot], scheduler_port: int, config: dict[str, Any], timeout: float, on_start: Callable[[RemoteWorker], None]

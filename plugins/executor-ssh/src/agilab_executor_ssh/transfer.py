@@ -124,12 +124,31 @@ async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
         raise failure
 
 
-async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Traffic) -> None:
-    """Copy ``remote`` to ``local`` (written under a temporary name in its folder, then renamed)."""
+#: Outputs up to this size come home in one read request; larger ones are streamed to disk in blocks.
+WHOLE_READ_BYTES = 8 << 20
+
+
+async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Traffic, size: int = -1) -> None:
+    """Copy ``remote`` (``size`` bytes, as its worker reported) to ``local``, written under a temporary name, then renamed.
+
+    A small file is opened, read and closed: three requests, where
+    ``SFTPClient.get`` adds a ``stat`` and a copier per file (a third more
+    of the manager's CPU per output). One byte more than expected is asked
+    for: a file larger than reported still comes home whole (and its
+    checksum tells the run it is not what the worker wrote).
+    """
     local.parent.mkdir(parents=True, exist_ok=True)
     part = local.with_name(f".{local.name}.part-{secrets.token_hex(4)}")
     try:
-        await sftp.get(remote, str(part))
+        if 0 <= size < WHOLE_READ_BYTES:
+            async with await sftp.open(remote, "rb") as handle:
+                data = await handle.read(size + 1)
+                if len(data) > size:  # larger than reported: the rest too
+                    data += await handle.read()
+            with open(part, "wb") as out:
+                out.write(data)
+        else:
+            await sftp.get(remote, str(part))
         os.replace(part, local)
     except BaseException:
         part.unlink(missing_ok=True)
