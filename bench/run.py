@@ -44,6 +44,7 @@ from evidence_cost import bench as evidence_bench
 from import_bench import bench_imports, bench_venv_check
 from install_bench import bench_install, bench_kernel
 from maps import bench_maps
+from scratch import make_scratch
 from ssh import bench as ssh_bench
 from ui import bench_ui
 
@@ -105,7 +106,7 @@ def bench_flight(repeat: int, files: int, rows: int, sparse: float, wide: bool =
     """The flight figures; ``wide=False`` runs only bare, local and pool (more repeats in the same time)."""
     data, total_rows = flight_data(files, rows, sparse)
     print(f"flight: {len(list(data.glob('*.csv')))} files, {total_rows:,} rows, {empty_last_cells(data)} with empty last cells", flush=True)
-    home = Path(tempfile.mkdtemp(prefix="agilab-bench-"))
+    home = make_scratch("agilab-bench-")
     env = {"AGILAB_HOME": str(home), "AGILAB_WENV": str(home / "wenv")}
     for extra in (["-e", "pool"], ["-e", "pool", "--cython"], ["-e", "dask"]) if wide else (["-e", "pool"],):
         timed([AGILAB, "install", "flight", *extra, "--json"], env)

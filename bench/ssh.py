@@ -27,7 +27,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +60,14 @@ def _hosts(root: Path) -> tuple[list, str, dict]:
     # Both "hosts" share this machine's cores with the manager: one math thread per worker,
     # as the dask executor's two workers get, instead of each host's cores / its workers.
     options = {"client_keys": [str(key)], "known_hosts": str(root / "known_hosts"), "remote_python": "/usr/bin/python3", "threads_per_worker": 1}
+    # Each host's files on the same scratch as the manager's (see scratch.py), not in its home on this disk.
+    remote = root / "remote"
+    remote.mkdir(mode=0o711)
+    for host in hosts:
+        folder = remote / host.user
+        folder.mkdir(mode=0o700)
+        shutil.chown(folder, host.user, host.user)
+        options[f"remote_dir.{host.address}"] = str(folder)
     return hosts, ",".join(f"{h.user}@{h.address}:{h.port}=1" for h in hosts), options
 
 
@@ -82,10 +89,11 @@ def _install(workers: str, options: dict) -> tuple[float, list[float]]:
 
 def bench(repeat: int, files: int, rows: int) -> list[Row]:
     from run import flight_data  # beside this file
+    from scratch import make_scratch
 
     data, total = flight_data(files, rows, 0.33)
-    root = Path(tempfile.mkdtemp(prefix="agilab-bench-ssh-"))
-    root.chmod(0o700)  # the hosts' users must not read the manager's files
+    root = make_scratch("agilab-bench-ssh-")
+    root.chmod(0o711)  # the hosts' users reach their own remote_dir in it, and nothing else
     hosts: list = []
     saved = dict(os.environ)
     try:
@@ -94,12 +102,14 @@ def bench(repeat: int, files: int, rows: int) -> list[Row]:
         except RuntimeError as exc:
             print(f"ssh: not measured: {exc}", flush=True)
             return []
+        (root / "home").mkdir(mode=0o700)
         os.environ.update(AGILAB_HOME=str(root / "home"), AGILAB_WENV=str(WENV))
         env = dict(os.environ)
         subprocess.run([AGILAB, "install", "flight", "-e", "dask"], capture_output=True, env=env, check=True)
         _install(workers, options)  # the manager's own worker venv and the hosts' wheels, fetched once
         for host in hosts:
-            shutil.rmtree(host.home / ".agilab-ssh")  # cold: nothing on the hosts
+            for stale in (root / "remote" / host.user).iterdir():  # cold: nothing on the hosts
+                shutil.rmtree(stale)
         cold_s, cold = _install(workers, options)
         warm_s, warm = _install(workers, options)
         words = ["-w", workers, *(w for k, v in options.items() for w in ("-o", f"{k}={json.dumps(v) if isinstance(v, list) else v}"))]
