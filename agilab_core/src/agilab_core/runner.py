@@ -11,7 +11,6 @@ record is finished by its :class:`~agilab_core.evidence.RunRecorder`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import time
@@ -298,6 +297,8 @@ class Agi:
 
     async def aget_distrib(self, app: str | AppSpec | RunRequest, **fields: Unpack[RequestFields]) -> PlanResult:
         """Async twin of :meth:`get_distrib`."""
+        import asyncio  # only the async API needs it: not imported by every CLI run
+
         return await asyncio.to_thread(self.get_distrib, app, **fields)
 
     # -- installing -----------------------------------------------------------
@@ -318,6 +319,8 @@ class Agi:
 
     async def ainstall(self, app: str | AppSpec | RunRequest, *, report: Report | None = None, **fields: Unpack[RequestFields]) -> WorkerPackage:
         """Async twin of :meth:`install`."""
+        import asyncio  # only the async API needs it: not imported by every CLI run
+
         return await asyncio.to_thread(self.install, app, report=report, **fields)
 
     def _package(self, r: _Resolved, cython: bool | None, report: Report | None) -> WorkerPackage:
@@ -395,6 +398,8 @@ class Agi:
         **fields: Unpack[RequestFields],
     ) -> RunResult:
         """Async twin of :meth:`run` (the run itself happens in a worker thread)."""
+        import asyncio  # only the async API needs it: not imported by every CLI run
+
         return await asyncio.to_thread(self.run, app, on_start=on_start, on_result=on_result, report=report, **fields)
 
     def _without_carried(self, p: _Prepared, previous: PreviousRun) -> tuple[_Prepared, dict[str, ItemResult]]:

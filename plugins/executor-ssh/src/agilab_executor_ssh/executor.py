@@ -17,7 +17,6 @@ to the workers left.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -100,6 +99,8 @@ class SshExecutor(Executor):
         self._loop.call(self._install_all(package, Path(env.home), Path(env.wenv_dir) / "ssh-wheels"))
 
     async def _install_all(self, package: WorkerPackage, home: Path, wheels: Path) -> None:
+        import asyncio  # running already (this is a coroutine); not imported when the plugin loads
+
         results = await asyncio.gather(*(self._install_host(h, package, home, wheels) for h in self._hosts), return_exceptions=True)
         failures = [(h, r) for h, r in zip(self._hosts, results, strict=True) if isinstance(r, BaseException)]
         if not failures:
@@ -115,6 +116,8 @@ class SshExecutor(Executor):
         raise ConfigError("; ".join(str(e) for e in errors))
 
     async def _install_host(self, host: Any, package: WorkerPackage, home: Path, cache: Path) -> None:
+        import asyncio
+
         from agilab_executor_ssh.wheelhouse import host_wheels
 
         cfg: SshOptions = self.config
@@ -203,6 +206,8 @@ class SshExecutor(Executor):
 
 
 async def _close_hosts(hosts: list[Any]) -> None:
+    import asyncio
+
     await asyncio.gather(*(h.close() for h in hosts), return_exceptions=True)
 
 
