@@ -16,11 +16,14 @@ empty aircraft cells are nulls; blank lines are skipped.
 from __future__ import annotations
 
 import functools
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import numpy as np
 import polars as pl
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_SHAPE = "YYYY-MM-DD HH:MM:SS"
@@ -127,7 +130,7 @@ def _value_problem(frame: pl.DataFrame, flight: pl.DataFrame, row: int) -> str:
         value = flight.get_column(column)[row]
         if value is None:
             continue
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             return f"{column}: {value!r} is not a finite number"
         if column in BOUNDS and abs(value) > BOUNDS[column]:
             return f"{column}: {value!r} is outside -{BOUNDS[column]:g}..{BOUNDS[column]:g} degrees"
@@ -157,6 +160,8 @@ class Records:
 
 def records(content: bytes) -> Records:
     """Split ``content`` into records, vectorised (numpy over the bytes)."""
+    import numpy as np  # only for a file that failed a check, or has quotes: a worker that never sees one never loads numpy
+
     data = np.frombuffer(content, dtype=np.uint8)
     newlines = np.flatnonzero(data == _NL)
     ends, commas = newlines, np.flatnonzero(data == _COMMA)
@@ -178,6 +183,8 @@ def records(content: bytes) -> Records:
 
 def _check_fields(content: bytes, name: str, header: list[str]) -> Records:
     """The file's records; raises for the first non-blank one whose field count differs from the header's."""
+    import numpy as np
+
     found = records(content)
     width = len(header)
     wrong = np.flatnonzero((found.fields != width) & ~found.blank)

@@ -13,7 +13,6 @@ import functools
 import math
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from agilab_app_flight import distance as kernel
@@ -100,6 +99,8 @@ def track(
 
 def compiled_steps(flight: pl.DataFrame) -> pl.Series:
     """``distance_m`` of a one-aircraft track computed by the compiled kernel (nulls stay null)."""
+    import numpy as np  # the compiled kernel's buffers; numpy is not loaded otherwise
+
     lat = flight.get_column("lat").to_numpy()
     lon = flight.get_column("long").to_numpy()
     out = np.empty(flight.height, dtype=np.float64)
