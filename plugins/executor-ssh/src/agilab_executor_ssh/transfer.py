@@ -124,8 +124,8 @@ async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
         raise failure
 
 
-#: Outputs up to this size come home in one read request; larger ones are streamed to disk in blocks.
-WHOLE_READ_BYTES = 8 << 20
+#: Outputs under this size come home in one read request (held in memory, 16 at a time per host); larger ones are copied to disk in blocks.
+WHOLE_READ_BYTES = 1 << 20
 
 
 async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Traffic, size: int = -1) -> None:
