@@ -143,10 +143,10 @@ async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Tr
         if 0 <= size < WHOLE_READ_BYTES:
             async with await sftp.open(remote, "rb") as handle:
                 data = await handle.read(size + 1)
-                if len(data) > size:  # larger than reported: the rest too
-                    data += await handle.read()
-            with open(part, "wb") as out:
-                out.write(data)
+                with open(part, "wb") as out:
+                    out.write(data)
+                    while len(data) > size and (data := await handle.read(WHOLE_READ_BYTES)):  # larger than reported
+                        out.write(data)
         else:
             await sftp.get(remote, str(part))
         os.replace(part, local)
