@@ -41,13 +41,14 @@ def put(loop: asyncio.AbstractEventLoop, client: asyncssh.SFTPClient, path: str,
     loop.run_until_complete(go())
 
 
-@pytest.mark.parametrize("reported", ["exact", "smaller", "unknown"])
+@pytest.mark.parametrize("reported", ["exact", "smaller", "larger", "unknown", "empty"])
 def test_an_output_comes_home_whole_whatever_size_was_reported(sftp, tmp_path, reported):
     loop, client, host = sftp
-    data = os.urandom(300_000) + b"\0\n\r end"  # more than one SFTP read and one SSH packet
+    # more than one SFTP read (OpenSSH answers at most 256 KiB) and one SSH packet
+    data = b"" if reported == "empty" else os.urandom(300_000) + b"\0\n\r end"
     remote = f"{host.remote_dir}/part one; $(x).parquet"
     put(loop, client, remote, data)
-    size = {"exact": len(data), "smaller": 10, "unknown": -1}[reported]
+    size = {"exact": len(data), "smaller": 10, "larger": len(data) + 100, "unknown": -1, "empty": 0}[reported]
     traffic = Traffic()
     local = tmp_path / "home" / "aircraft=a b" / "part.parquet"
     loop.run_until_complete(fetch(client, remote, local, traffic, size))

@@ -124,29 +124,25 @@ async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
         raise failure
 
 
-#: Outputs under this size come home in one read request (held in memory, 16 at a time per host); larger ones are copied to disk in blocks.
+#: Outputs under this size come home by plain reads, one request at a time; larger ones by asyncssh's parallel block copy.
 WHOLE_READ_BYTES = 1 << 20
 
 
 async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Traffic, size: int = -1) -> None:
     """Copy ``remote`` (``size`` bytes, as its worker reported) to ``local``, written under a temporary name, then renamed.
 
-    A small file is opened, read and closed: three requests, where
-    ``SFTPClient.get`` adds a ``stat`` and a copier per file (a third more
-    of the manager's CPU per output). One byte more than expected is asked
-    for: a file larger than reported still comes home whole (and its
-    checksum tells the run it is not what the worker wrote).
+    A small file is opened, read with one request and closed: three
+    requests, where ``SFTPClient.get`` adds a ``stat`` and a parallel block
+    copier (its tasks cost more of the manager's CPU than the bytes). See
+    :func:`_read_small` for what happens when the file is not the size reported.
     """
     local.parent.mkdir(parents=True, exist_ok=True)
     part = local.with_name(f".{local.name}.part-{secrets.token_hex(4)}")
     try:
         if 0 <= size < WHOLE_READ_BYTES:
-            async with await sftp.open(remote, "rb") as handle:
-                data = await handle.read(size + 1)
+            async with await sftp.open(remote, "rb", block_size=0) as handle:
                 with open(part, "wb") as out:
-                    out.write(data)
-                    while len(data) > size and (data := await handle.read(WHOLE_READ_BYTES)):  # larger than reported
-                        out.write(data)
+                    await _read_small(handle, size, out)
         else:
             await sftp.get(remote, str(part))
         os.replace(part, local)
@@ -155,6 +151,28 @@ async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Tr
         raise
     traffic.received_files += 1
     traffic.received_bytes += local.stat().st_size
+
+
+async def _read_small(handle: asyncssh.SFTPClientFile, size: int, out: Any) -> None:
+    """Write ``handle``'s bytes to ``out``, asking for the ``size`` reported plus one byte.
+
+    A server answers short at the end of a file, and may answer short
+    before it (OpenSSH gives at most 256 KiB a request): reading goes on
+    until ``size`` bytes have come, and stops there without a request to
+    confirm the end. A file that turns out longer (the extra byte came) is
+    read to its end in blocks, never held whole in memory. Either way a file
+    that is not what the worker reported fails its checksum on arrival.
+    """
+    got = 0
+    while chunk := await handle.read(size + 1 - got):
+        out.write(chunk)
+        got += len(chunk)
+        if got == size:
+            return
+        if got > size:
+            while chunk := await handle.read(WHOLE_READ_BYTES):
+                out.write(chunk)
+            return
 
 
 class InputHashes:
