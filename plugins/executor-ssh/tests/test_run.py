@@ -57,6 +57,20 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_le
         assert not (Path(facts["remote_dir"]) / "runs" / ssh.run_id).exists()  # the run's files on the host are gone
 
 
+def test_inputs_sent_with_their_batches_give_the_same_outputs(agi, no_host_processes_left, ssh_hosts, known_hosts, flights, monkeypatch):  # noqa: F811
+    """Only the first item's inputs go before the run starts; every other batch takes its own along."""
+    from agilab_executor_ssh import session
+
+    monkeypatch.setattr(session, "STAGED_AHEAD", 1)
+    options = options_for(ssh_hosts, known_hosts)
+    pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(flights)})
+    ssh = agi.run("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, args={"data_in": str(flights)})
+    assert ssh.status == "ok", ssh.error
+    assert ssh.items == pool.items == {"total": 12, "ok": 12, "failed": 0}
+    assert hashes(ssh.outputs) == hashes(pool.outputs)
+    assert {r["host"] for r in manifest(ssh)["results"]} == {f"{h.user}@{h.address}" for h in ssh_hosts}
+
+
 def test_compiled_workers_run_on_the_hosts_and_say_so(agi, no_host_processes_left, ssh_hosts, known_hosts, flights):  # noqa: F811
     # The worker wheel is compiled here, by the manager's Python, and installed into
     # each host's venv of its own interpreter (/usr/bin/python3).

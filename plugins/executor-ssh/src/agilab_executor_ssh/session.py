@@ -29,6 +29,9 @@ from agilab_executor_ssh.transfer import InputHashes
 from agilab_executor_ssh.workers import RemoteWorker
 
 POLL_SECONDS = 0.05
+#: Items per host whose inputs are sent before the first batch; the others' go with their batch
+#: (:meth:`RunSession.stage_for`), while earlier batches run, instead of all before any item starts.
+STAGED_AHEAD = 64
 
 
 class RunSession:
@@ -70,7 +73,7 @@ class RunSession:
     # -- starting -------------------------------------------------------------------
 
     def start(self, plan: WorkPlan, items: Mapping[str, WorkItem]) -> None:
-        """Stage the planned inputs, start the scheduler and every host's workers, wait until all have joined."""
+        """Stage the inputs of the first planned items, start the scheduler and every host's workers, wait until all have joined."""
         self.items = items
         busy = [(slot, ids) for slot, ids in zip(plan.slots, plan.assignments, strict=True) if ids]
         per_host: dict[str, list[Any]] = {}
@@ -85,7 +88,7 @@ class RunSession:
         self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
 
     async def _stage_and_start(self, planned: dict[str, list[str]], per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
-        staged = asyncio.gather(*(self._stage(h, planned[h.name]) for h in self.hosts if planned[h.name]))
+        staged = asyncio.gather(*(self._stage(h, planned[h.name][:STAGED_AHEAD]) for h in self.hosts if planned[h.name]))
         started = asyncio.ensure_future(self._start_all(per_host, port))
         try:
             await staged
