@@ -115,12 +115,14 @@ def bench(repeat: int, files: int, rows: int) -> list[Row]:
         words = ["-w", workers, *(w for k, v in options.items() for w in ("-o", f"{k}={json.dumps(v) if isinstance(v, list) else v}"))]
         run = ["run", "flight", "--set", f"data_in={data}", "--json"]
         first, _, _ = _run([AGILAB, *run, "-e", "ssh", *words], env)
+        print(f"  ssh, first run: {first:.2f} s", flush=True)
         times: dict[str, list[float]] = {"ssh": [], "dask": []}
         for _ in range(repeat):
             for name, extra in (("ssh", ["-e", "ssh", *words]), ("dask", ["-e", "dask", "-w", "2", "-o", "dashboard="])):
                 elapsed, out, _ = _run([AGILAB, *run, *extra], env)
                 assert json.loads(out)["status"] == "ok", out
                 times[name].append(elapsed)
+                print(f"  {name}: {elapsed:.2f} s", flush=True)
         best = {k: min(v) for k, v in times.items()}
         return [
             ("flight", f"`agilab run` (ssh, 2 hosts x 1) / `agilab run` (dask, 2 workers), {total:,} rows", best["ssh"] / best["dask"], 1.3,
