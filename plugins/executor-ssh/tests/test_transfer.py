@@ -57,42 +57,40 @@ def test_an_output_comes_home_whole_whatever_size_was_reported(sftp, tmp_path, r
     assert os.listdir(local.parent) == ["part.parquet"]  # no temporary file left
 
 
-def test_an_output_far_larger_than_reported_is_copied_in_blocks(sftp, tmp_path, monkeypatch):
-    """A worker that under-reports a file's size never makes the manager hold the whole file in memory."""
-    loop, client, host = sftp
-    monkeypatch.setattr(transfer, "WHOLE_READ_BYTES", 4096)
-    reads: list[int] = []
+@pytest.fixture
+def reads(monkeypatch) -> list[int]:
+    """The size of every ``SFTPClientFile.read`` the test makes (the file objects a fetch opens read through it)."""
+    sizes: list[int] = []
     whole = asyncssh.SFTPClientFile.read
 
     async def read(self, size=-1, offset=None):  # noqa: ANN001 - asyncssh's signature
-        reads.append(size)
+        sizes.append(size)
         return await whole(self, size, offset)
 
     monkeypatch.setattr(asyncssh.SFTPClientFile, "read", read)
+    return sizes
+
+
+def fetched(sftp, tmp_path, data: bytes, reported: int) -> bytes:
+    loop, client, host = sftp
+    put(loop, client, f"{host.remote_dir}/part", data)
+    local = tmp_path / "part"
+    loop.run_until_complete(fetch(client, f"{host.remote_dir}/part", local, Traffic(), reported))
+    return local.read_bytes()
+
+
+def test_an_output_far_larger_than_reported_is_copied_in_blocks(sftp, tmp_path, monkeypatch, reads):
+    """A worker that under-reports a file's size never makes the manager hold the whole file in memory."""
+    monkeypatch.setattr(transfer, "WHOLE_READ_BYTES", 4096)
     data = os.urandom(100_000)
-    put(loop, client, f"{host.remote_dir}/grown", data)
-    local = tmp_path / "grown"
-    loop.run_until_complete(fetch(client, f"{host.remote_dir}/grown", local, Traffic(), 10))
-    assert local.read_bytes() == data
+    assert fetched(sftp, tmp_path, data, 10) == data
     assert reads[0] == 11 and all(0 < n <= 4096 for n in reads[1:]), reads
 
 
-def test_a_large_output_is_streamed_not_read_whole(sftp, tmp_path, monkeypatch):
-    loop, client, host = sftp
+def test_a_large_output_is_streamed_not_read_whole(sftp, tmp_path, monkeypatch, reads):
     monkeypatch.setattr(transfer, "WHOLE_READ_BYTES", 1024)
-    reads: list[int] = []
-    whole = asyncssh.SFTPClientFile.read
-
-    async def read(self, size=-1, offset=None):  # noqa: ANN001 - asyncssh's signature
-        reads.append(size)
-        return await whole(self, size, offset)
-
-    monkeypatch.setattr(asyncssh.SFTPClientFile, "read", read)
     data = os.urandom(200_000)
-    put(loop, client, f"{host.remote_dir}/big", data)
-    local = tmp_path / "big"
-    loop.run_until_complete(fetch(client, f"{host.remote_dir}/big", local, Traffic(), len(data)))
-    assert local.read_bytes() == data
+    assert fetched(sftp, tmp_path, data, len(data)) == data
     assert len(data) + 1 not in reads  # the block copier read it, not one whole read
 
 
