@@ -58,7 +58,7 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_le
 
 
 def test_inputs_sent_with_their_batches_give_the_same_outputs(agi, no_host_processes_left, ssh_hosts, known_hosts, flights, monkeypatch):  # noqa: F811
-    """Only the first item's inputs go before the run starts; every other batch takes its own along."""
+    """Only each worker's first item has its inputs sent before the run starts; every other batch takes its own along."""
     from agilab_executor_ssh import session
 
     monkeypatch.setattr(session, "STAGED_AHEAD", 1)

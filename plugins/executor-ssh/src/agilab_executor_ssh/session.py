@@ -29,7 +29,7 @@ from agilab_executor_ssh.transfer import InputHashes
 from agilab_executor_ssh.workers import RemoteWorker
 
 POLL_SECONDS = 0.05
-#: Items per host whose inputs are sent before the first batch; the others' go with their batch
+#: Items per worker slot whose inputs are sent before the first batch; the others' go with their batch
 #: (:meth:`RunSession.stage_for`), while earlier batches run, instead of all before any item starts.
 STAGED_AHEAD = 64
 
@@ -73,22 +73,22 @@ class RunSession:
     # -- starting -------------------------------------------------------------------
 
     def start(self, plan: WorkPlan, items: Mapping[str, WorkItem]) -> None:
-        """Stage the inputs of the first planned items, start the scheduler and every host's workers, wait until all have joined."""
+        """Stage the inputs of each slot's first items, start the scheduler and every host's workers, wait until all have joined."""
         self.items = items
         busy = [(slot, ids) for slot, ids in zip(plan.slots, plan.assignments, strict=True) if ids]
         per_host: dict[str, list[Any]] = {}
         for slot, _ in busy:
             per_host.setdefault(slot.host, []).append(slot)
-        planned = {h.name: [i for slot, ids in busy if slot.host == h.name for i in ids] for h in self.hosts}
+        ahead = {h.name: [i for slot, ids in busy if slot.host == h.name for i in ids[:STAGED_AHEAD]] for h in self.hosts}
         self.cluster = self._start_scheduler()
         port = int(self.cluster.address.rpartition(":")[2])
-        workers = self.loop.call(self._stage_and_start(planned, per_host, port))  # inputs travel while workers import
+        workers = self.loop.call(self._stage_and_start(ahead, per_host, port))  # inputs travel while workers import
         self._await_workers(workers)
         self.cluster.check_environment(self.task.env_hash, "the worker venv of each host")
         self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
 
-    async def _stage_and_start(self, planned: dict[str, list[str]], per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
-        staged = asyncio.gather(*(self._stage(h, planned[h.name][:STAGED_AHEAD]) for h in self.hosts if planned[h.name]))
+    async def _stage_and_start(self, ahead: dict[str, list[str]], per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
+        staged = asyncio.gather(*(self._stage(h, ahead[h.name]) for h in self.hosts if ahead[h.name]))
         started = asyncio.ensure_future(self._start_all(per_host, port))
         try:
             await staged

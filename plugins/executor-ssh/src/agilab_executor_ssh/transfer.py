@@ -142,19 +142,20 @@ async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Tr
         if 0 <= size < WHOLE_READ_BYTES:
             async with await sftp.open(remote, "rb", block_size=0) as handle:
                 with open(part, "wb") as out:
-                    await _read_small(handle, size, out)
+                    received = await _read_small(handle, size, out)
         else:
             await sftp.get(remote, str(part))
+            received = part.stat().st_size
         os.replace(part, local)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
     traffic.received_files += 1
-    traffic.received_bytes += local.stat().st_size
+    traffic.received_bytes += received
 
 
-async def _read_small(handle: asyncssh.SFTPClientFile, size: int, out: Any) -> None:
-    """Write ``handle``'s bytes to ``out``, asking for the ``size`` reported plus one byte.
+async def _read_small(handle: asyncssh.SFTPClientFile, size: int, out: Any) -> int:
+    """Write ``handle``'s bytes to ``out``, asking for the ``size`` reported plus one byte; return how many came.
 
     A server answers short at the end of a file, and may answer short
     before it (OpenSSH gives at most 256 KiB a request): reading goes on
@@ -168,11 +169,13 @@ async def _read_small(handle: asyncssh.SFTPClientFile, size: int, out: Any) -> N
         out.write(chunk)
         got += len(chunk)
         if got == size:
-            return
+            break
         if got > size:
             while chunk := await handle.read(WHOLE_READ_BYTES):
                 out.write(chunk)
-            return
+                got += len(chunk)
+            break
+    return got
 
 
 class InputHashes:
