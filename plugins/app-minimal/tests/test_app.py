@@ -8,10 +8,12 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from agilab_app_minimal.manager import MinimalManager
 from agilab_app_minimal.sample import generate
 
-from agilab_core import WorkerTask, WorkItem, load_plugins
+from agilab_core import ItemResult, Run, WorkerTask, WorkItem, load_plugins
 
 NAME = "minimal"
 PACKAGE = "agilab_app_minimal"
@@ -68,3 +70,17 @@ def test_a_bad_file_fails_alone_naming_itself(tmp_path: Path) -> None:
     assert not failed.ok and "broken.csv" in failed.error.message
     assert (tmp_path / "out" / "kept" / "part-000.csv").is_file()
     assert not (tmp_path / "out" / "kept" / "broken.csv").exists()
+
+
+@given(values=st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=1, max_size=12), seed=st.randoms(use_true_random=False))
+def test_the_summary_does_not_depend_on_the_order_results_arrive_in(values: list[float], seed, tmp_path_factory) -> None:
+    """Pool and Dask hand results over as they finish: a float total must not change with that order."""
+    results = [
+        ItemResult(item_id=f"part-{i:03}.csv", status="ok", worker="w", host="h", started=0.0, finished=1.0, rows=1, metrics={"rows_in": 2, "value_kept": v})
+        for i, v in enumerate(values)
+    ]
+    shuffled = list(results)
+    seed.shuffle(shuffled)
+    out = tmp_path_factory.mktemp("out")
+    run = Run(run_id="r", app=NAME, executor="local", args=None, run_dir=out, output_dir=out, started=0.0)
+    assert MinimalManager().reduce(shuffled, run) == MinimalManager().reduce(results, run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ class {{ cookiecutter.__title }}Manager(Manager):
             "files": len(done),
             "rows_in": sum(r.metrics.get("rows_in", 0) for r in done),
             "rows_kept": sum(r.rows for r in done),
-            "value_kept": sum(r.metrics.get("value_kept", 0.0) for r in done),
+            "value_kept": math.fsum(r.metrics.get("value_kept", 0.0) for r in done),  # any arrival order, one answer
             "failed_files": sorted(r.item_id for r in results if not r.ok),
         }
         write_json(Path(run.output_dir) / SUMMARY, summary)  # atomic: never half-written
