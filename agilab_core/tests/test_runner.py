@@ -19,7 +19,7 @@ from agilab_core.journal import latest_by_item
 from agilab_core.plan import WorkersSpec
 from agilab_core.runner import PlanResult, RunResult
 from agilab_core.runs import read_manifest, read_run
-from agilab_core.testing import ProbeArgs
+from agilab_core.testing import ProbeArgs, ProbeManager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -511,8 +511,8 @@ class ScriptedExecutor(Executor):
     def run(self, plan: Any, items: Mapping[str, WorkItem], task: Any, on_result: Any) -> None:
         session = task.start(plan.slots[0].id)
         first: Any = None
-        ids = sorted(i for a in plan.assignments for i in a)
         mode = self.config.mode
+        ids = sorted((i for a in plan.assignments for i in a), reverse=mode == "reverse")
         for n, item_id in enumerate(ids):
             if mode == "leak" and n == 1:
                 raise ConnectionError(f"cannot reach {self.config.endpoint} with {self.config.plain_word}")
@@ -567,6 +567,19 @@ def test_executor_info_and_redacted_options_are_in_the_manifest(scripted) -> Non
     assert "s3cret" not in result.manifest.read_text()
     assert m["executor"]["info"] == {"dashboard": "http://scripted"}
     assert ScriptedExecutor.closed == 1
+
+
+class _OrderManager(ProbeManager):
+    def reduce(self, results: list[Any], run: Any) -> dict[str, Any]:
+        return {"order": [r.item_id for r in results]}
+
+
+def test_reduce_sees_results_by_item_id_whatever_order_they_arrived_in(scripted) -> None:
+    """Pool and dask finish items in an order of their own; a float total summed in it would change from run to run."""
+    spec = AppSpec("ordered", _OrderManager, "agilab_core.testing:ProbeWorker")
+    result = scripted.run(spec, executor="scripted", executor_options={"mode": "reverse"}, args={"count": 4})
+    assert [r.item_id for r in result.results] == _ids(4)[::-1]  # as they arrived
+    assert result.summary == {"order": _ids(4)}
 
 
 def test_executor_that_breaks_mid_run_gives_a_failed_run_with_the_reason(scripted) -> None:

@@ -175,7 +175,12 @@ class Manager:
         return None
 
     def reduce(self, results: list[ItemResult], run: Run) -> dict[str, Any]:
-        """Summarise the finished items (called once, in the manager process)."""
+        """Summarise the finished items (called once, in the manager process).
+
+        ``results`` come sorted by item id, whatever order the executor
+        finished them in (and items carried over by a resume included), so
+        one input gives one summary, to the last bit of a float total.
+        """
         return {}
 
 

@@ -63,7 +63,8 @@ def register_apps() -> list[AppSpec]:
       workers is made by :func:`plan_work`); ``data_root(args, env)`` names the
       folder that items' ``inputs`` (relative POSIX paths of the files an
       item reads) are relative to, ``None`` when items read no files;
-      ``reduce(results, run)`` summarises the finished items;
+      ``reduce(results, run)`` summarises the finished items, given sorted
+      by item id whatever order the executor finished them in;
     * ``worker`` may be omitted (the one ``Worker`` subclass of the ``worker``
       module of the manager's package, else of the manager's module), given
       as the class, or as ``"module:Class"``. The module is never imported

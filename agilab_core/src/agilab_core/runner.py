@@ -477,7 +477,8 @@ class Agi:
             return RUN_FAILED, {"error": error, "unfinished": sink.unfinished()}
         sink.close_lost()
         try:
-            summary = p.manager.reduce(list(sink.recorder.results.values()), run) or {}
+            results = sorted(sink.recorder.results.values(), key=lambda r: r.item_id)  # not arrival order: one input, one summary
+            summary = p.manager.reduce(results, run) or {}
         except Exception as exc:  # noqa: BLE001 - the items' evidence stands; the summary is what failed
             return RUN_FAILED, {"error": f"the app's summary (reduce) failed: {type(exc).__name__}: {one_line(exc)}"}
         counts = sink.recorder.counts()

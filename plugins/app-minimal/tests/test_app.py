@@ -8,10 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from agilab_app_minimal.manager import MinimalManager
 from agilab_app_minimal.sample import generate
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agilab_core import ItemResult, Run, WorkerTask, WorkItem, load_plugins
 

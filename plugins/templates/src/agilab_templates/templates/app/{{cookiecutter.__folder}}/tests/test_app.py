@@ -8,10 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from {{ cookiecutter.__package }}.manager import {{ cookiecutter.__title }}Manager
 from {{ cookiecutter.__package }}.sample import generate
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agilab_core import ItemResult, Run, WorkerTask, WorkItem, load_plugins
 
