@@ -49,6 +49,9 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_le
     ran_on = {r["host"] for r in record["results"]}
     assert ran_on == {f"{h.user}@{h.address}" for h in ssh_hosts}  # both hosts ran items, and each result says which
     info = record["executor"]["info"]
+    traffic = [info["hosts"][f"{h.user}@{h.address}"]["traffic"] for h in ssh_hosts]
+    assert sum(t["received_files"] for t in traffic) == sum(len(r["outputs"]) for r in record["results"])
+    assert sum(t["received_bundles"] for t in traffic) > 0  # batches' outputs came home in bundles
     for host in ssh_hosts:
         facts = info["hosts"][f"{host.user}@{host.address}"]
         assert facts["python"].startswith("3.11") and facts["remote_dir"] == str(host.remote_dir)
@@ -69,6 +72,23 @@ def test_inputs_sent_with_their_batches_give_the_same_outputs(agi, no_host_proce
     assert ssh.items == pool.items == {"total": 12, "ok": 12, "failed": 0}
     assert hashes(ssh.outputs) == hashes(pool.outputs)
     assert {r["host"] for r in manifest(ssh)["results"]} == {f"{h.user}@{h.address}" for h in ssh_hosts}
+
+
+def test_outputs_whose_bundle_does_not_come_are_fetched_one_by_one(agi, no_host_processes_left, ssh_hosts, known_hosts, flights, monkeypatch):  # noqa: F811
+    """The manager looks for every bundle under another name than the hosts wrote: all outputs come on their own."""
+    from agilab_executor_ssh import bundle
+
+    layout = bundle.layout
+    monkeypatch.setattr(bundle, "layout", lambda results: None if (found := layout(results)) is None else ("0" * 32, found[1]))
+    options = options_for(ssh_hosts, known_hosts, batch_size=4)
+    pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(flights)})
+    ssh = agi.run("flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, args={"data_in": str(flights)})
+    assert ssh.status == "ok", ssh.error
+    assert hashes(ssh.outputs) == hashes(pool.outputs)
+    record = manifest(ssh)
+    traffic = [h["traffic"] for h in record["executor"]["info"]["hosts"].values()]
+    assert sum(t["received_bundles"] for t in traffic) == 0
+    assert sum(t["received_files"] for t in traffic) == sum(len(r["outputs"]) for r in record["results"])
 
 
 def test_compiled_workers_run_on_the_hosts_and_say_so(agi, no_host_processes_left, ssh_hosts, known_hosts, flights):  # noqa: F811

@@ -10,7 +10,10 @@ import asyncssh
 import pytest
 from agilab_executor_ssh import transfer
 from agilab_executor_ssh.connection import ConnectionOptions, connect
-from agilab_executor_ssh.transfer import Traffic, fetch
+from agilab_executor_ssh.host import Host
+from agilab_executor_ssh.transfer import BundleFetch, Traffic, fetch
+
+from agilab_core import OutputFile
 
 from .sshd import SshHost, known_hosts_text
 
@@ -100,3 +103,58 @@ def test_a_missing_output_raises_and_leaves_nothing(sftp, tmp_path):
     with pytest.raises(asyncssh.SFTPNoSuchFile):
         loop.run_until_complete(fetch(client, f"{host.remote_dir}/no such file", local, Traffic(), 100))
     assert list(local.parent.iterdir()) == []
+
+
+# -- bundles: a batch's small outputs in one file ----------------------------------------
+
+
+def test_a_bundle_is_read_once_for_all_its_items_then_removed_from_the_host(sftp, reads):
+    loop, client, host = sftp
+    data = os.urandom(700_000)  # several parallel reads
+    remote = f"{host.remote_dir}/bundle one"
+    put(loop, client, remote, data)
+    traffic = Traffic()
+    bundle = BundleFetch(remote, len(data), users=3)
+
+    async def three_items() -> list[bytes | None]:
+        return await asyncio.gather(*(bundle.data(client, traffic) for _ in range(3)))
+
+    assert loop.run_until_complete(three_items()) == [data] * 3
+    assert sum(n for n in reads if n > 0) == len(data) + 1  # one read of the bundle, shared
+    assert traffic.received_bundles == 1
+    assert not loop.run_until_complete(client.exists(remote))
+    for _ in range(3):
+        bundle.release()
+    assert bundle._read is None  # the last item let the bytes go
+
+
+@pytest.mark.parametrize("expected", ["missing", "shorter", "longer"])
+def test_a_bundle_that_is_not_as_expected_is_none(sftp, expected):
+    """The outputs it should hold then come one by one; their checksums judge them either way."""
+    loop, client, host = sftp
+    remote = f"{host.remote_dir}/bundle two"
+    if expected != "missing":
+        put(loop, client, remote, b"x" * (100 if expected == "shorter" else 300))
+    traffic = Traffic()
+    assert loop.run_until_complete(BundleFetch(remote, 200, users=1).data(client, traffic)) is None
+    assert traffic.received_bundles == 0
+
+
+def test_outputs_cut_from_a_bundle_and_those_outside_it_come_home_alike(sftp, tmp_path):
+    loop, client, host = sftp
+    a, b, c = b"first output", b"second; $(output)", os.urandom(5000)
+    folder = f"{host.remote_dir}/outputs"
+    loop.run_until_complete(client.makedirs(f"{folder}/sub dir", exist_ok=True))
+    put(loop, client, f"{folder}/bundle", a + b)
+    put(loop, client, f"{folder}/sub dir/c.parquet", c)
+    outputs = [OutputFile("a.parquet", "0" * 64, len(a)), OutputFile("sub dir/b.parquet", "0" * 64, len(b)), OutputFile("sub dir/c.parquet", "0" * 64, len(c))]
+    machine = Host(name="h", port=host.port, python="python3", remote_dir=str(host.remote_dir))
+    machine.sftp = client
+    home = tmp_path / "home"
+    bundled = (BundleFetch(f"{folder}/bundle", len(a) + len(b), users=1), {"a.parquet": 0, "sub dir/b.parquet": len(a)})
+    loop.run_until_complete(machine.fetch_outputs(folder, outputs, home, bundled))
+    assert {p.relative_to(home).as_posix(): p.read_bytes() for p in home.rglob("*") if p.is_file()} == {
+        "a.parquet": a, "sub dir/b.parquet": b, "sub dir/c.parquet": c,
+    }
+    assert (machine.traffic.received_files, machine.traffic.received_bundles) == (3, 1)
+    assert bundled[0].users == 0

@@ -65,9 +65,13 @@ class Dispatch:
         worker_timeout: float = 60.0,
         on_submit: Callable[[str, list[WorkItem]], None] | None = None,
         pinned: bool = False,
+        run: Callable[[WorkerTask, str, bytes], bytes] = run_batch,
+        on_batch: Callable[[list[ItemResult]], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.on_submit = on_submit  # told each batch's worker and items before it is sent (inputs to stage there)
+        self.run_batch = run  # what workers call with each batch: run_batch, or one that does the same and more
+        self.on_batch = on_batch  # told each finished batch's results before they are reported one by one
         self.pinned = pinned  # batches never leave the worker they were placed on (its host holds their inputs)
         self.client = cluster.client
         self.slots = plan.slots
@@ -204,7 +208,7 @@ class Dispatch:
             self.on_submit(target, [self.queues.item(e) for e in entries])
         batch = pickle.dumps([(self.queues.item(e), e.attempts) for e in entries], protocol=pickle.HIGHEST_PROTOCOL)
         future = self.client.submit(
-            run_batch, self.task, self.slots[slot].id, batch,
+            self.run_batch, self.task, self.slots[slot].id, batch,
             # an item alone stays where it was placed; other batches may move to an idle worker
             key=key, workers=[target], allow_other_workers=not (entries[0].alone or self.pinned), pure=False,
         )
@@ -231,6 +235,8 @@ class Dispatch:
     # -- results --------------------------------------------------------------------------
 
     def _report(self, entries: list[Entry], results: list[ItemResult]) -> None:
+        if self.on_batch is not None:
+            self.on_batch(results)
         for entry, result in zip(entries, results, strict=True):
             self.seconds += max(result.finished - result.started, 0.0)
             self.weight += max(float(self.queues.item(entry).weight), 0.0)

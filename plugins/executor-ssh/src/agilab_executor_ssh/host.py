@@ -22,9 +22,10 @@ import attrs
 
 from agilab_core import AgilabError, ConfigError, OutputFile, WorkerPackage, WorkerSlot, one_line
 from agilab_executor_ssh import install
+from agilab_executor_ssh.bundle import inside
 from agilab_executor_ssh.connection import ConnectionOptions, connect, open_session, run_remote, session_slot
 from agilab_executor_ssh.probe import PROBE, HostFacts
-from agilab_executor_ssh.transfer import PARALLEL, HostCache, Traffic, fetch, stage
+from agilab_executor_ssh.transfer import PARALLEL, BundleFetch, HostCache, Traffic, fetch, place, stage
 from agilab_executor_ssh.wheelhouse import Wheel
 from agilab_executor_ssh.workers import RemoteWorker, start_worker
 
@@ -140,15 +141,32 @@ class Host:
         with self.timed("upload"):
             return await stage(self.cache, folder, files)
 
-    async def fetch_outputs(self, folder: str, outputs: Iterable[OutputFile], home: Path) -> None:
-        """Bring ``outputs`` (relative to ``folder`` on the host) into ``home``, the run's output folder."""
+    async def fetch_outputs(
+        self, folder: str, outputs: Iterable[OutputFile], home: Path, bundled: tuple[BundleFetch, dict[str, int]] | None = None
+    ) -> None:
+        """Bring ``outputs`` (relative to ``folder`` on the host) into ``home``, the run's output folder.
+
+        ``bundled``: the batch's bundle and the offset in it of each output
+        it holds; the others, or all when the bundle did not come, are
+        fetched one by one.
+        """
         assert self.sftp is not None
         with self._downloading:
-            for out in outputs:
-                if out.path.startswith("/") or ".." in out.path.split("/"):
-                    continue  # not inside the output folder: the kernel refuses the result
-                async with self._fetching:
-                    await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic, out.bytes)
+            try:
+                data = await bundled[0].data(self.sftp, self.traffic) if bundled is not None else None
+                offsets = bundled[1] if data is not None and bundled is not None else {}
+                for out in outputs:
+                    if not inside(out.path):
+                        continue  # not inside the output folder: the kernel refuses the result
+                    offset = offsets.get(out.path)
+                    if offset is not None and data is not None:
+                        place(home / out.path, memoryview(data)[offset : offset + out.bytes], self.traffic)
+                        continue
+                    async with self._fetching:
+                        await fetch(self.sftp, f"{folder}/{out.path}", home / out.path, self.traffic, out.bytes)
+            finally:
+                if bundled is not None:
+                    bundled[0].release()
 
     async def start_workers(
         self, slots: list[WorkerSlot], scheduler_port: int, config: dict[str, Any], timeout: float, on_start: Callable[[RemoteWorker], None]

@@ -53,6 +53,7 @@ if line.strip():
 HOST_VARIABLE = "AGILAB_SSH_HOST"
 OUTPUT_VARIABLE = "AGILAB_SSH_OUTPUT_DIR"
 DATA_VARIABLE = "AGILAB_SSH_DATA_DIR"
+BUNDLE_VARIABLE = "AGILAB_SSH_BUNDLE_DIR"
 
 
 def free_port() -> int:
@@ -69,6 +70,8 @@ def worker_environment(config: dict) -> dict[str, str]:
     env[OUTPUT_VARIABLE] = config["output_dir"]
     if config.get("data_dir"):
         env[DATA_VARIABLE] = config["data_dir"]
+    if config.get("bundle_dir"):
+        env[BUNDLE_VARIABLE] = config["bundle_dir"]
     env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     return env
 

@@ -4,18 +4,23 @@ The manager ships one task to every Dask worker; a batch may run on any
 host, and each host keeps the run's inputs and outputs under its own
 ``remote_dir``. The launcher tells the worker process where (see
 :mod:`.launcher`), and the session reports the SSH host's name, so the
-manager knows where to fetch an item's outputs from.
+manager knows where to fetch an item's outputs from. Batches run through
+:func:`run_bundled_batch`, which leaves each batch's small outputs in one
+file for the manager to fetch (:mod:`.bundle`).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import attrs
+from agilab_executor_dask.worker import run_batch
 
 from agilab_core import WorkerSession, WorkerTask
-from agilab_executor_ssh.launcher import DATA_VARIABLE, HOST_VARIABLE, OUTPUT_VARIABLE
+from agilab_executor_ssh import bundle
+from agilab_executor_ssh.launcher import BUNDLE_VARIABLE, DATA_VARIABLE, HOST_VARIABLE, OUTPUT_VARIABLE
 
 
 @attrs.frozen
@@ -35,3 +40,12 @@ class HostTask(WorkerTask):
         if HOST_VARIABLE in os.environ:
             session.ctx = attrs.evolve(session.ctx, host=os.environ[HOST_VARIABLE])
         return session
+
+
+def run_bundled_batch(task: WorkerTask, slot: str, batch: bytes) -> bytes:
+    """:func:`~agilab_executor_dask.worker.run_batch`, then the batch's small outputs bundled for the manager (:mod:`.bundle`)."""
+    payload = run_batch(task, slot, batch)
+    folder = os.environ.get(BUNDLE_VARIABLE)
+    if folder and OUTPUT_VARIABLE in os.environ:
+        bundle.write(Path(folder), Path(os.environ[OUTPUT_VARIABLE]), pickle.loads(payload))
+    return payload

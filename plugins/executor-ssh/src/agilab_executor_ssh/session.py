@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from agilab_core import THREAD_VARS, ConfigError, ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan, one_line
+from agilab_executor_ssh import bundle
 from agilab_executor_ssh.arrivals import Arrivals, OutputsLost
 from agilab_executor_ssh.host import Host
 from agilab_executor_ssh.loop import LoopThread
 from agilab_executor_ssh.options import SshOptions
 from agilab_executor_ssh.remote_task import HostTask
-from agilab_executor_ssh.transfer import InputHashes
+from agilab_executor_ssh.transfer import BundleFetch, InputHashes
 from agilab_executor_ssh.workers import RemoteWorker
 
 POLL_SECONDS = 0.05
@@ -50,8 +51,10 @@ class RunSession:
         self.items: Mapping[str, WorkItem] = {}
         self.cluster: Any = None
         self.host_task = HostTask.of(task)
+        self.home = Path(task.output_dir)  # where outputs come home to
         self.started: dict[str, float] = {}
         self.facts: dict[str, Any] = {}
+        self.bundled: dict[str, tuple[BundleFetch, dict[str, int]]] = {}  # item id -> its batch's bundle, its outputs' offsets
 
     # -- where things are -----------------------------------------------------------
 
@@ -61,6 +64,11 @@ class RunSession:
         shared = Path(self.config.shared_dir).expanduser().resolve()
         path = Path(path).resolve()
         return path == shared or shared in path.parents
+
+    @property
+    def bundles(self) -> bool:
+        """Whether hosts bundle each batch's small outputs (not when outputs are written where they belong)."""
+        return not self._shared(self.task.output_dir)
 
     def outputs_on(self, host: Host) -> str:
         return str(self.task.output_dir) if self._shared(self.task.output_dir) else f"{host.run_dir(self.task.run_id)}/outputs"
@@ -142,6 +150,7 @@ class RunSession:
         run_dir = host.run_dir(self.task.run_id)
         config = {
             "host": host.name, "output_dir": self.outputs_on(host), "data_dir": self.data_on(host), "logs": f"{run_dir}/logs",
+            "bundle_dir": f"{run_dir}/bundles" if self.bundles else None,
             "preload": self.task.worker_module, "death_timeout": max(30.0, self.config.worker_timeout),
             "env": dict.fromkeys(THREAD_VARS, str(threads)),
         }
@@ -179,6 +188,20 @@ class RunSession:
                 raise
             self.report(f"ssh {host.name}: lost ({one_line(exc)})")  # its workers are gone too: the batch comes back
 
+    def on_batch(self, results: list[ItemResult]) -> None:
+        """A batch finished: note which of its outputs its host bundled (:mod:`.bundle`), before its results are reported."""
+        planned = bundle.layout(results)
+        host = self.by_name.get(results[0].host) if results else None
+        if planned is None or host is None:
+            return
+        name, parts = planned
+        offsets: dict[str, dict[str, int]] = {}
+        for item_id, out, offset in parts:
+            offsets.setdefault(item_id, {})[out.path] = offset
+        fetch = BundleFetch(f"{host.run_dir(self.task.run_id)}/bundles/{name}", bundle.size(parts), users=len(offsets))
+        for item_id, where in offsets.items():
+            self.bundled[item_id] = (fetch, where)
+
     def arrivals(self, on_result: OnResult) -> Arrivals:
         """``on_result`` behind a step that brings each item's outputs home first."""
         return Arrivals(self.loop.loop, self._fetch, on_result)
@@ -191,7 +214,7 @@ class RunSession:
 
     async def _fetched(self, host: Host, result: ItemResult) -> ItemResult:
         try:
-            await host.fetch_outputs(self.outputs_on(host), result.outputs, Path(self.task.output_dir))
+            await host.fetch_outputs(self.outputs_on(host), result.outputs, self.home, self.bundled.pop(result.item_id, None))
         except Exception as exc:  # noqa: BLE001 - the item fails, naming the host; the run goes on
             host.check_alive()
             if host.lost is not None:
@@ -212,6 +235,7 @@ class RunSession:
             if host.name in self.started:
                 host.timings["run"] += now - self.started.pop(host.name)
         self.facts["seconds"] = round(seconds, 6)
+        self.bundled.clear()  # bundles of results reported twice (the first counted): never fetched
 
     def info(self) -> dict[str, Any]:
         facts = dict(self.facts)

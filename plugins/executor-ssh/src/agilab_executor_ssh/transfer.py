@@ -35,6 +35,7 @@ class Traffic:
     sent_bytes: int = 0
     received_files: int = 0
     received_bytes: int = 0
+    received_bundles: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return attrs.asdict(self)
@@ -152,6 +153,60 @@ async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Tr
         raise
     traffic.received_files += 1
     traffic.received_bytes += received
+
+
+def place(local: Path, data: bytes | memoryview, traffic: Traffic) -> None:
+    """Write ``data`` to ``local`` under a temporary name, then rename: an output cut from a bundle."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    part = local.with_name(f".{local.name}.part-{secrets.token_hex(4)}")
+    try:
+        with open(part, "wb") as out:
+            out.write(data)
+        os.replace(part, local)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    traffic.received_files += 1
+    traffic.received_bytes += len(data)
+
+
+class BundleFetch:
+    """One batch's bundle (:mod:`.bundle`) on its way home, read once for every item whose outputs it holds.
+
+    Its bytes stay here until each of those items has taken its outputs
+    (:meth:`release`), then go; the file on the host goes once it is read.
+    """
+
+    def __init__(self, path: str, size: int, users: int) -> None:
+        self.path = path
+        self.size = size
+        self.users = users
+        self._read: asyncio.Future[bytes | None] | None = None
+
+    async def data(self, sftp: asyncssh.SFTPClient, traffic: Traffic) -> bytes | None:
+        """The bundle's bytes, or None when it is missing or not the size expected (its outputs then come one by one)."""
+        if self._read is None:
+            self._read = asyncio.ensure_future(self._fetch(sftp, traffic))
+        return await asyncio.shield(self._read)  # one item's fetch cancelled leaves the others theirs
+
+    async def _fetch(self, sftp: asyncssh.SFTPClient, traffic: Traffic) -> bytes | None:
+        try:
+            async with await sftp.open(self.path, "rb") as handle:
+                data = await handle.read(self.size + 1)  # in parallel blocks; the extra byte tells a longer file
+        except (asyncssh.SFTPError, OSError):
+            return None
+        with contextlib.suppress(asyncssh.SFTPError, OSError):
+            await sftp.remove(self.path)
+        if len(data) != self.size:
+            return None
+        traffic.received_bundles += 1
+        return bytes(data)
+
+    def release(self) -> None:
+        """One item has taken its outputs: the last one lets the bytes go."""
+        self.users -= 1
+        if self.users <= 0:
+            self._read = None
 
 
 async def _read_small(handle: asyncssh.SFTPClientFile, size: int, out: Any) -> int:
