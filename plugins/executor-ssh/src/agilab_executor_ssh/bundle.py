@@ -23,16 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agilab_core import ItemResult, OutputFile
+from agilab_executor_ssh.links import inside
 
 #: Outputs this big or bigger come home on their own (the block copier reads them in parallel).
 MAX_OUTPUT_BYTES = 1 << 20
 #: A bundle holds at most this much; the batch's outputs past it come on their own.
 MAX_BUNDLE_BYTES = 16 << 20
-
-
-def inside(path: str) -> bool:
-    """Whether ``path`` stays inside the output folder (others are the kernel's to refuse, never fetched)."""
-    return bool(path) and not path.startswith("/") and ".." not in path.split("/")
 
 
 def layout(results: Sequence[ItemResult]) -> tuple[str, list[tuple[str, OutputFile, int]]] | None:

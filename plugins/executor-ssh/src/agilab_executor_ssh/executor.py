@@ -139,7 +139,7 @@ class SshExecutor(Executor):
     def run(self, plan: WorkPlan, items: Mapping[str, WorkItem], task: WorkerTask, on_result: OnResult) -> None:
         from agilab_executor_dask.dispatch import Dispatch
 
-        from agilab_executor_ssh.remote_task import run_bundled_batch
+        from agilab_executor_ssh.remote_task import run_host_batch
         from agilab_executor_ssh.session import RunSession
 
         if self._package is None or self._loop is None:
@@ -155,7 +155,7 @@ class SshExecutor(Executor):
                     session.cluster, plan, items, session.host_task, arrivals,
                     retries=cfg.retries, batch_size=cfg.batch_size, worker_timeout=cfg.worker_timeout,
                     on_submit=session.stage_for, pinned=True,
-                    **({"run": run_bundled_batch, "on_batch": session.on_batch} if session.bundles else {}),
+                    run=run_host_batch, on_batch=session.on_batch if session.bundles else None,
                 )
                 try:
                     dispatch.run()

@@ -22,10 +22,10 @@ import attrs
 
 from agilab_core import AgilabError, ConfigError, OutputFile, WorkerPackage, WorkerSlot, one_line
 from agilab_executor_ssh import install
-from agilab_executor_ssh.bundle import inside
 from agilab_executor_ssh.connection import ConnectionOptions, connect, open_session, run_remote, session_slot
+from agilab_executor_ssh.links import inside
 from agilab_executor_ssh.probe import PROBE, HostFacts
-from agilab_executor_ssh.transfer import PARALLEL, BundleFetch, HostCache, Traffic, fetch, place, stage
+from agilab_executor_ssh.transfer import PARALLEL, BundleFetch, HostCache, Traffic, fetch, place
 from agilab_executor_ssh.wheelhouse import Wheel
 from agilab_executor_ssh.workers import RemoteWorker, start_worker
 
@@ -135,11 +135,18 @@ class Host:
     def run_dir(self, run_id: str) -> str:
         return f"{self.root}/runs/{run_id}"
 
-    async def stage_inputs(self, folder: str, files: Iterable[tuple[str, Path, str]]) -> int:
-        """Make inputs appear under ``folder`` on the host; return how many files were sent."""
+    async def send_inputs(self, files: Iterable[tuple[Path, str]]) -> int:
+        """Send each ``(local path, sha256)`` the host's cache lacks; return how many were sent."""
         assert self.cache is not None
         with self.timed("upload"):
-            return await stage(self.cache, folder, files)
+            return await self.cache.put(files)
+
+    async def put_bytes(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` on the host (its folder made first)."""
+        assert self.sftp is not None
+        await self.sftp.makedirs(posixpath.dirname(path), exist_ok=True)
+        async with await self.sftp.open(path, "wb") as handle:
+            await handle.write(data)
 
     async def fetch_outputs(
         self, folder: str, outputs: Iterable[OutputFile], home: Path, bundled: tuple[BundleFetch, dict[str, int]] | None = None

@@ -54,6 +54,8 @@ HOST_VARIABLE = "AGILAB_SSH_HOST"
 OUTPUT_VARIABLE = "AGILAB_SSH_OUTPUT_DIR"
 DATA_VARIABLE = "AGILAB_SSH_DATA_DIR"
 BUNDLE_VARIABLE = "AGILAB_SSH_BUNDLE_DIR"
+CACHE_VARIABLE = "AGILAB_SSH_CACHE_DIR"
+INDEX_VARIABLE = "AGILAB_SSH_INPUT_INDEX"
 
 
 def free_port() -> int:
@@ -70,8 +72,9 @@ def worker_environment(config: dict) -> dict[str, str]:
     env[OUTPUT_VARIABLE] = config["output_dir"]
     if config.get("data_dir"):
         env[DATA_VARIABLE] = config["data_dir"]
-    if config.get("bundle_dir"):
-        env[BUNDLE_VARIABLE] = config["bundle_dir"]
+    for key, variable in (("bundle_dir", BUNDLE_VARIABLE), ("cache_dir", CACHE_VARIABLE), ("input_index", INDEX_VARIABLE)):
+        if config.get(key):
+            env[variable] = config[key]
     env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     return env
 

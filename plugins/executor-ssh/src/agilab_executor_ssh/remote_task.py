@@ -5,8 +5,9 @@ host, and each host keeps the run's inputs and outputs under its own
 ``remote_dir``. The launcher tells the worker process where (see
 :mod:`.launcher`), and the session reports the SSH host's name, so the
 manager knows where to fetch an item's outputs from. Batches run through
-:func:`run_bundled_batch`, which leaves each batch's small outputs in one
-file for the manager to fetch (:mod:`.bundle`).
+:func:`run_host_batch`, which links the batch's inputs into place first
+(:mod:`.links`) and leaves its small outputs in one file for the manager
+to fetch after (:mod:`.bundle`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ import attrs
 from agilab_executor_dask.worker import run_batch
 
 from agilab_core import WorkerSession, WorkerTask
-from agilab_executor_ssh import bundle
-from agilab_executor_ssh.launcher import BUNDLE_VARIABLE, DATA_VARIABLE, HOST_VARIABLE, OUTPUT_VARIABLE
+from agilab_executor_ssh import bundle, links
+from agilab_executor_ssh.launcher import (
+    BUNDLE_VARIABLE,
+    CACHE_VARIABLE,
+    DATA_VARIABLE,
+    HOST_VARIABLE,
+    INDEX_VARIABLE,
+    OUTPUT_VARIABLE,
+)
 
 
 @attrs.frozen
@@ -42,8 +50,14 @@ class HostTask(WorkerTask):
         return session
 
 
-def run_bundled_batch(task: WorkerTask, slot: str, batch: bytes) -> bytes:
-    """:func:`~agilab_executor_dask.worker.run_batch`, then the batch's small outputs bundled for the manager (:mod:`.bundle`)."""
+def run_host_batch(task: WorkerTask, slot: str, batch: bytes) -> bytes:
+    """:func:`~agilab_executor_dask.worker.run_batch` on a host: its items' inputs linked first (:mod:`.links`),
+    its small outputs bundled for the manager after (:mod:`.bundle`)."""
+    index, cache, data = (os.environ.get(v) for v in (INDEX_VARIABLE, CACHE_VARIABLE, DATA_VARIABLE))
+    if index and cache and data:
+        sums = links.index(index)
+        for item, _ in pickle.loads(batch):
+            links.link(item.inputs, sums, Path(cache), Path(data))
     payload = run_batch(task, slot, batch)
     folder = os.environ.get(BUNDLE_VARIABLE)
     if folder and OUTPUT_VARIABLE in os.environ:

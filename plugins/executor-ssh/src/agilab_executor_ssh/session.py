@@ -13,6 +13,7 @@ the worker the dispatch placed it on, whose host has its inputs (staged by
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -81,7 +82,8 @@ class RunSession:
     # -- starting -------------------------------------------------------------------
 
     def start(self, plan: WorkPlan, items: Mapping[str, WorkItem]) -> None:
-        """Stage the inputs of each slot's first items, start the scheduler and every host's workers, wait until all have joined."""
+        """Send each host the run's input index and the inputs of its slots' first items, start the scheduler and
+        every host's workers, wait until all have joined."""
         self.items = items
         busy = [(slot, ids) for slot, ids in zip(plan.slots, plan.assignments, strict=True) if ids]
         per_host: dict[str, list[Any]] = {}
@@ -96,7 +98,7 @@ class RunSession:
         self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
 
     async def _stage_and_start(self, ahead: dict[str, list[str]], per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
-        staged = asyncio.gather(*(self._stage(h, ahead[h.name]) for h in self.hosts if ahead[h.name]))
+        staged = asyncio.gather(*(self._prepare(h, ahead[h.name]) for h in self.hosts if h.name in per_host))
         started = asyncio.ensure_future(self._start_all(per_host, port))
         try:
             await staged
@@ -104,17 +106,36 @@ class RunSession:
             workers = await started  # started workers are the hosts' to stop, whatever staging did
         return workers
 
+    @property
+    def staging(self) -> bool:
+        """Whether hosts get the run's inputs sent (not when they read them where they are)."""
+        return self.inputs is not None and not self._shared(self.task.data_dir)
+
+    def index_on(self, host: Host) -> str:
+        return f"{host.run_dir(self.task.run_id)}/inputs.json"
+
+    async def _prepare(self, host: Host, item_ids: list[str]) -> None:
+        """Before ``host``'s workers run anything: the run's input index, and the inputs of ``item_ids``."""
+        if not self.staging:
+            return
+        rels = sorted({rel for item in self.items.values() for rel in item.inputs})
+        sums = await asyncio.to_thread(lambda: {rel: self.inputs(rel)[2] for rel in rels})  # type: ignore[misc]
+        try:
+            await host.put_bytes(self.index_on(host), json.dumps(sums).encode("ascii"))  # any name, surrogates too, as \u escapes
+        except Exception as exc:  # noqa: BLE001 - said in one line, naming the host
+            raise ConfigError(f"host {host.name}: cannot send the run's input index: {one_line(exc)}") from None
+        await self._stage(host, item_ids)
+
     async def _stage(self, host: Host, item_ids: list[str]) -> None:
-        if self.inputs is None or self._shared(self.task.data_dir):
+        """Send ``host`` the inputs of ``item_ids`` it lacks (its workers link them into place, :mod:`.links`)."""
+        if not self.staging:
             return
         wanted = sorted({rel for i in item_ids for rel in self.items[i].inputs} - self.staged[host.name])
         if not wanted:
             return
         files = await asyncio.to_thread(lambda: [self.inputs(rel) for rel in wanted])  # type: ignore[misc]
-        data = self.data_on(host)
-        assert data is not None
         try:
-            await host.stage_inputs(data, files)
+            await host.send_inputs((local, sha) for _, local, sha in files)
         except Exception as exc:  # noqa: BLE001 - said in one line, naming the host
             raise ConfigError(f"host {host.name}: cannot send the run's inputs: {one_line(exc)}") from None
         self.staged[host.name].update(wanted)
@@ -151,6 +172,7 @@ class RunSession:
         config = {
             "host": host.name, "output_dir": self.outputs_on(host), "data_dir": self.data_on(host), "logs": f"{run_dir}/logs",
             "bundle_dir": f"{run_dir}/bundles" if self.bundles else None,
+            "input_index": self.index_on(host) if self.staging else None, "cache_dir": host.cache.root if host.cache else None,
             "preload": self.task.worker_module, "death_timeout": max(30.0, self.config.worker_timeout),
             "env": dict.fromkeys(THREAD_VARS, str(threads)),
         }

@@ -3,9 +3,9 @@
 A host keeps every file it was sent once, as ``<remote_dir>/cache/<sha256>``
 (written under a temporary name, renamed when complete), so what a host
 already has is never sent again: wheels across installs, inputs across runs.
-A run's inputs appear under its data folder as hard links to the cache (a
-symbolic link where the server cannot link). Paths travel as SFTP
-arguments, never through a shell, so any file name is safe.
+A run's inputs appear under its data folder as hard links to the cache,
+made on the host by the worker that needs them (:mod:`.links`). Paths
+travel as SFTP arguments, never through a shell, so any file name is safe.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Coroutine, Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -86,35 +86,6 @@ class HostCache:
 
         await _all(send(local, sha) for sha, local in missing.items())
         return len(missing)
-
-
-async def stage(cache: HostCache, folder: str, files: Iterable[tuple[str, Path, str]]) -> int:
-    """Make each ``(relative path, local path, sha256)`` appear at ``folder/relative`` on the host; return the count sent.
-
-    Files are sent to the cache first (when missing), then linked into place.
-    """
-    wanted = list(files)
-    sent = await cache.put((local, sha) for _, local, sha in wanted)
-    sftp = cache.sftp
-    for parent in sorted({str(PurePosixPath(folder, rel).parent) for rel, _, _ in wanted}):
-        await sftp.makedirs(parent, exist_ok=True)
-    limit = asyncio.Semaphore(PARALLEL)
-
-    async def place(rel: str, sha: str) -> None:
-        target = str(PurePosixPath(folder, rel))
-        async with limit:
-            try:
-                await sftp.link(cache.path(sha), target)
-            except asyncssh.SFTPError:  # already there (a batch sent again), or no hard links on that server
-                with contextlib.suppress(asyncssh.SFTPError):
-                    await sftp.remove(target)
-                try:
-                    await sftp.link(cache.path(sha), target)
-                except asyncssh.SFTPError:
-                    await sftp.symlink(cache.path(sha), target)
-
-    await _all(place(rel, sha) for rel, _, sha in wanted)
-    return sent
 
 
 async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
