@@ -148,7 +148,7 @@ class SshExecutor(Executor):
         self._session = session = RunSession(self._loop, self._hosts, cfg, task, self.report)
         started = time.perf_counter()
         try:
-            session.start(plan, items)
+            plan = session.start(plan, items)  # items moved to the hosts that hold their inputs
             arrivals = session.arrivals(on_result)
             while True:
                 dispatch = Dispatch(

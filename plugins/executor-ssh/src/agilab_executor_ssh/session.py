@@ -24,6 +24,7 @@ from agilab_core import THREAD_VARS, ConfigError, ItemResult, OnResult, WorkerTa
 from agilab_executor_ssh import bundle
 from agilab_executor_ssh.arrivals import Arrivals, OutputsLost
 from agilab_executor_ssh.host import Host
+from agilab_executor_ssh.locality import near_inputs
 from agilab_executor_ssh.loop import LoopThread
 from agilab_executor_ssh.options import SshOptions
 from agilab_executor_ssh.remote_task import HostTask
@@ -55,6 +56,7 @@ class RunSession:
         self.home = Path(task.output_dir)  # where outputs come home to
         self.started: dict[str, float] = {}
         self.facts: dict[str, Any] = {}
+        self.sums: dict[str, str] = {}  # every input of the run: its sha256
         self.bundled: dict[str, tuple[BundleFetch, dict[str, int]]] = {}  # item id -> its batch's bundle, its outputs' offsets
 
     # -- where things are -----------------------------------------------------------
@@ -81,10 +83,12 @@ class RunSession:
 
     # -- starting -------------------------------------------------------------------
 
-    def start(self, plan: WorkPlan, items: Mapping[str, WorkItem]) -> None:
+    def start(self, plan: WorkPlan, items: Mapping[str, WorkItem]) -> WorkPlan:
         """Send each host the run's input index and the inputs of its slots' first items, start the scheduler and
         every host's workers, wait until all have joined."""
         self.items = items
+        if self.staging:
+            plan = self.loop.call(self._near_inputs(plan))
         busy = [(slot, ids) for slot, ids in zip(plan.slots, plan.assignments, strict=True) if ids]
         per_host: dict[str, list[Any]] = {}
         for slot, _ in busy:
@@ -96,6 +100,14 @@ class RunSession:
         self._await_workers(workers)
         self.cluster.check_environment(self.task.env_hash, "the worker venv of each host")
         self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
+        return plan
+
+    async def _near_inputs(self, plan: WorkPlan) -> WorkPlan:
+        """``plan`` with items moved to hosts whose cache holds their inputs (:mod:`.locality`)."""
+        rels = sorted({rel for item in self.items.values() for rel in item.inputs})
+        self.sums = await asyncio.to_thread(lambda: {rel: self.inputs(rel)[2] for rel in rels})  # type: ignore[misc]
+        held = {h.name: await h.cache.present() for h in self.hosts if h.cache is not None}
+        return near_inputs(plan, self.items, lambda host, item: all(self.sums[rel] in held.get(host, ()) for rel in item.inputs))
 
     async def _stage_and_start(self, ahead: dict[str, list[str]], per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
         staged = asyncio.gather(*(self._prepare(h, ahead[h.name]) for h in self.hosts if h.name in per_host))
@@ -118,10 +130,8 @@ class RunSession:
         """Before ``host``'s workers run anything: the run's input index, and the inputs of ``item_ids``."""
         if not self.staging:
             return
-        rels = sorted({rel for item in self.items.values() for rel in item.inputs})
-        sums = await asyncio.to_thread(lambda: {rel: self.inputs(rel)[2] for rel in rels})  # type: ignore[misc]
         try:
-            await host.put_bytes(self.index_on(host), json.dumps(sums).encode("ascii"))  # any name, surrogates too, as \u escapes
+            await host.put_bytes(self.index_on(host), json.dumps(self.sums).encode("ascii"))  # any name, surrogates too, as \u escapes
         except Exception as exc:  # noqa: BLE001 - said in one line, naming the host
             raise ConfigError(f"host {host.name}: cannot send the run's input index: {one_line(exc)}") from None
         await self._stage(host, item_ids)
