@@ -20,6 +20,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
+import asyncssh
+
 from agilab_core import THREAD_VARS, ConfigError, ItemResult, OnResult, WorkerTask, WorkItem, WorkPlan, one_line
 from agilab_executor_ssh import bundle
 from agilab_executor_ssh.arrivals import Arrivals, OutputsLost
@@ -84,39 +86,46 @@ class RunSession:
     # -- starting -------------------------------------------------------------------
 
     def start(self, plan: WorkPlan, items: Mapping[str, WorkItem]) -> WorkPlan:
-        """Send each host the run's input index and the inputs of its slots' first items, start the scheduler and
-        every host's workers, wait until all have joined."""
+        """Start the scheduler and every host's workers; meanwhile move items to the hosts that hold their inputs
+        and send each host the run's input index and the inputs of its slots' first items. Wait until all
+        workers have joined; return the plan the run follows."""
         self.items = items
-        if self.staging:
-            plan = self.loop.call(self._near_inputs(plan))
-        busy = [(slot, ids) for slot, ids in zip(plan.slots, plan.assignments, strict=True) if ids]
         per_host: dict[str, list[Any]] = {}
-        for slot, _ in busy:
-            per_host.setdefault(slot.host, []).append(slot)
-        ahead = {h.name: [i for slot, ids in busy if slot.host == h.name for i in ids[:STAGED_AHEAD]] for h in self.hosts}
+        for slot, ids in zip(plan.slots, plan.assignments, strict=True):
+            if ids:
+                per_host.setdefault(slot.host, []).append(slot)
         self.cluster = self._start_scheduler()
         port = int(self.cluster.address.rpartition(":")[2])
-        workers = self.loop.call(self._stage_and_start(ahead, per_host, port))  # inputs travel while workers import
+        plan, workers = self.loop.call(self._stage_and_start(plan, per_host, port))  # inputs travel while workers import
         self._await_workers(workers)
         self.cluster.check_environment(self.task.env_hash, "the worker venv of each host")
         self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
         return plan
 
+    async def _stage_and_start(self, plan: WorkPlan, per_host: dict[str, list[Any]], port: int) -> tuple[WorkPlan, list[RemoteWorker]]:
+        started = asyncio.ensure_future(self._start_all(per_host, port))
+        try:
+            if self.staging:
+                plan = await self._near_inputs(plan)
+                ahead: dict[str, list[str]] = {name: [] for name in per_host}
+                for slot, ids in zip(plan.slots, plan.assignments, strict=True):
+                    ahead.setdefault(slot.host, []).extend(ids[:STAGED_AHEAD])
+                await asyncio.gather(*(self._prepare(self.by_name[name], item_ids) for name, item_ids in ahead.items() if name in per_host))
+        finally:
+            workers = await started  # started workers are the hosts' to stop, whatever staging did
+        return plan, workers
+
     async def _near_inputs(self, plan: WorkPlan) -> WorkPlan:
         """``plan`` with items moved to hosts whose cache holds their inputs (:mod:`.locality`)."""
         rels = sorted({rel for item in self.items.values() for rel in item.inputs})
         self.sums = await asyncio.to_thread(lambda: {rel: self.inputs(rel)[2] for rel in rels})  # type: ignore[misc]
-        held = {h.name: await h.cache.present() for h in self.hosts if h.cache is not None}
+        held: dict[str, set[str]] = {}
+        for host in self.hosts:
+            try:
+                held[host.name] = await host.cache.present() if host.cache is not None else set()
+            except (asyncssh.Error, OSError):
+                held[host.name] = set()  # its cache cannot be listed: it is sent what it lacks, or found lost later
         return near_inputs(plan, self.items, lambda host, item: all(self.sums[rel] in held.get(host, ()) for rel in item.inputs))
-
-    async def _stage_and_start(self, ahead: dict[str, list[str]], per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
-        staged = asyncio.gather(*(self._prepare(h, ahead[h.name]) for h in self.hosts if h.name in per_host))
-        started = asyncio.ensure_future(self._start_all(per_host, port))
-        try:
-            await staged
-        finally:
-            workers = await started  # started workers are the hosts' to stop, whatever staging did
-        return workers
 
     @property
     def staging(self) -> bool:
@@ -128,8 +137,6 @@ class RunSession:
 
     async def _prepare(self, host: Host, item_ids: list[str]) -> None:
         """Before ``host``'s workers run anything: the run's input index, and the inputs of ``item_ids``."""
-        if not self.staging:
-            return
         try:
             await host.put_bytes(self.index_on(host), json.dumps(self.sums).encode("ascii"))  # any name, surrogates too, as \u escapes
         except Exception as exc:  # noqa: BLE001 - said in one line, naming the host
