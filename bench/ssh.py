@@ -100,6 +100,13 @@ def _sent(out: str) -> int:
     return sum(h["traffic"]["sent_files"] for h in manifest["executor"]["info"]["hosts"].values())
 
 
+def _steps(out: str) -> str:
+    """Per host of the run of ``out``: seconds of its upload, run and download (where a slow run spent its time)."""
+    manifest = json.loads(Path(json.loads(out)["manifest"]).read_text(encoding="utf-8"))
+    hosts = manifest["executor"]["info"]["hosts"]
+    return "; ".join(f"{name} " + ", ".join(f"{k} {v['seconds'][k]:.1f} s" for k in ("upload", "run", "download")) for name, v in hosts.items())
+
+
 def bench(repeat: int, files: int, rows: int) -> list[Row]:
     from run import flight_data  # beside this file
     from scratch import make_scratch
@@ -128,7 +135,7 @@ def bench(repeat: int, files: int, rows: int) -> list[Row]:
         words = ["-w", workers, *(w for k, v in options.items() for w in ("-o", f"{k}={json.dumps(v) if isinstance(v, list) else v}"))]
         run = ["run", "flight", "--set", f"data_in={data}", "--json"]
         first, out, _ = _run([AGILAB, *run, "-e", "ssh", *words], env)
-        print(f"  ssh, first run: {first:.2f} s, {_sent(out)} inputs sent", flush=True)
+        print(f"  ssh, first run: {first:.2f} s, {_sent(out)} inputs sent; per host: {_steps(out)}", flush=True)
         for n in range(1, WARM_UP + 1):  # items move between hosts from run to run: each host gets the inputs it lacks
             elapsed, out, _ = _run([AGILAB, *run, "-e", "ssh", *words], env)
             print(f"  ssh, warm-up run {n}: {elapsed:.2f} s, {_sent(out)} inputs sent", flush=True)
