@@ -70,8 +70,8 @@ def chromium_browser(debian_command: Callable[[str, str], Path]) -> Iterator[obj
     """One headless Debian Chromium, driven by Playwright's sync API, for the whole test session.
 
     Playwright launches the system's ``chromium`` (found or apt-installed by
-    :func:`debian_command`) through ``executable_path``: ``playwright install``
-    downloads a browser and fails offline, so it is never run. ``--no-sandbox``
+    :func:`debian_command`) through ``executable_path``: Playwright's own browser download
+    fails offline, so it is never used. ``--no-sandbox``
     lets it start as root (CI). Tests open their own context and page on it
     (``browser.new_context()``) and close them; launching one browser per test
     would cost about a second each.

@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/img/ui.png"))
     opts = parser.parse_args()
     chromium = shutil.which("chromium")
-    if not chromium:  # never Playwright's own download (`playwright install`): Debian's browser
+    if not chromium:  # never Playwright's own download (its browser download): Debian's browser
         raise SystemExit("tools/screenshot.py needs Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
