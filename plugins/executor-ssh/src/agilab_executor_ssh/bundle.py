@@ -15,14 +15,11 @@ This module runs on hosts too: standard library and ``agilab_core`` only.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from agilab_core import ItemResult, OutputFile
+from agilab_core import ItemResult, OutputFile, atomic_path
 from agilab_executor_ssh.links import inside
 
 #: Outputs this big or bigger come home on their own (the block copier reads them in parallel).
@@ -71,18 +68,13 @@ def write(folder: Path, outputs: Path, results: Sequence[ItemResult]) -> Path | 
         return None
     name, parts = planned
     target = folder / name
-    part = folder / f".{name}.part-{secrets.token_hex(4)}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(part, "wb") as bundle:
+        with atomic_path(target) as part, open(part, "wb") as bundle:
             for _, out, _ in parts:
                 data = (outputs / out.path).read_bytes()
                 if len(data) != out.bytes:
                     raise OSError(f"{out.path}: {len(data)} bytes, {out.bytes} reported")
                 bundle.write(data)
-        os.replace(part, target)
     except OSError:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
         return None
     return target

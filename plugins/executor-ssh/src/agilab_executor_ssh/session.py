@@ -110,7 +110,8 @@ class RunSession:
                 ahead: dict[str, list[str]] = {name: [] for name in per_host}
                 for slot, ids in zip(plan.slots, plan.assignments, strict=True):
                     ahead.setdefault(slot.host, []).extend(ids[:STAGED_AHEAD])
-                await asyncio.gather(*(self._prepare(self.by_name[name], item_ids) for name, item_ids in ahead.items() if name in per_host))
+                index = json.dumps(self.sums).encode("ascii")  # any name, surrogates too, as \u escapes
+                await asyncio.gather(*(self._prepare(self.by_name[name], index, ids) for name, ids in ahead.items() if name in per_host))
         finally:
             workers = await started  # started workers are the hosts' to stop, whatever staging did
         return plan, workers
@@ -135,10 +136,10 @@ class RunSession:
     def index_on(self, host: Host) -> str:
         return f"{host.run_dir(self.task.run_id)}/inputs.json"
 
-    async def _prepare(self, host: Host, item_ids: list[str]) -> None:
+    async def _prepare(self, host: Host, index: bytes, item_ids: list[str]) -> None:
         """Before ``host``'s workers run anything: the run's input index, and the inputs of ``item_ids``."""
         try:
-            await host.put_bytes(self.index_on(host), json.dumps(self.sums).encode("ascii"))  # any name, surrogates too, as \u escapes
+            await host.put_bytes(self.index_on(host), index)
         except Exception as exc:  # noqa: BLE001 - said in one line, naming the host
             raise ConfigError(f"host {host.name}: cannot send the run's input index: {one_line(exc)}") from None
         await self._stage(host, item_ids)

@@ -21,7 +21,7 @@ from typing import Any
 import asyncssh
 import attrs
 
-from agilab_core import sha256_file
+from agilab_core import atomic_path, sha256_file
 
 #: SFTP transfers and links in flight at once per host.
 PARALLEL = 16
@@ -108,9 +108,7 @@ async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Tr
     copier (its tasks cost more of the manager's CPU than the bytes). See
     :func:`_read_small` for what happens when the file is not the size reported.
     """
-    local.parent.mkdir(parents=True, exist_ok=True)
-    part = local.with_name(f".{local.name}.part-{secrets.token_hex(4)}")
-    try:
+    with atomic_path(local) as part:
         if 0 <= size < WHOLE_READ_BYTES:
             async with await sftp.open(remote, "rb", block_size=0) as handle:
                 with open(part, "wb") as out:
@@ -118,25 +116,14 @@ async def fetch(sftp: asyncssh.SFTPClient, remote: str, local: Path, traffic: Tr
         else:
             await sftp.get(remote, str(part))
             received = part.stat().st_size
-        os.replace(part, local)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
     traffic.received_files += 1
     traffic.received_bytes += received
 
 
 def place(local: Path, data: bytes | memoryview, traffic: Traffic) -> None:
     """Write ``data`` to ``local`` under a temporary name, then rename: an output cut from a bundle."""
-    local.parent.mkdir(parents=True, exist_ok=True)
-    part = local.with_name(f".{local.name}.part-{secrets.token_hex(4)}")
-    try:
-        with open(part, "wb") as out:
-            out.write(data)
-        os.replace(part, local)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+    with atomic_path(local) as part:
+        part.write_bytes(data)
     traffic.received_files += 1
     traffic.received_bytes += len(data)
 
