@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -74,6 +76,35 @@ def test_inputs_sent_with_their_batches_give_the_same_outputs(agi, no_host_proce
     assert ssh.items == pool.items == {"total": 12, "ok": 12, "failed": 0}
     assert hashes(ssh.outputs) == hashes(pool.outputs)
     assert {r["host"] for r in manifest(ssh)["results"]} == {f"{h.user}@{h.address}" for h in ssh_hosts}
+
+
+def test_a_later_run_reads_only_the_inputs_that_changed(agi, no_host_processes_left, ssh_hosts, known_hosts, flights, tmp_path, monkeypatch):  # noqa: F811
+    """Input hashes are remembered between runs; an input rewritten with its old size and modification time is read
+    again, sent again, and its item's outputs are those of its new content (pool's on the same files)."""
+    from agilab_executor_ssh import sums
+
+    monkeypatch.setattr(sums, "SETTLED_SECONDS", 0.0)  # the files were written a moment ago
+    data = tmp_path / "flights"
+    shutil.copytree(flights, data)
+    options = options_for(ssh_hosts, known_hosts)
+    run = functools.partial(agi.run, "flight", executor="ssh", workers=workers_of(ssh_hosts), executor_options=options, args={"data_in": str(data)})
+    first, second = run(), run()
+    assert first.status == second.status == "ok"
+    assert manifest(first)["executor"]["info"]["inputs_hashed"] == 12 and manifest(second)["executor"]["info"]["inputs_hashed"] == 0
+
+    target = sorted(data.glob("*.csv"))[0]
+    before, lines = target.stat(), target.read_bytes().splitlines(keepends=True)
+    moved = lines[2].replace(b",-4", b",-3", 1)  # one point ten degrees away: another distance, the same size
+    assert moved != lines[2] and len(moved) == len(lines[2])
+    target.write_bytes(b"".join([*lines[:2], moved, *lines[3:]]))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    third = run()
+    pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(data)})
+    assert third.status == "ok" and manifest(third)["executor"]["info"]["inputs_hashed"] == 1
+    assert hashes(third.outputs) == hashes(pool.outputs) != hashes(first.outputs)
+    sent = sum(h["traffic"]["sent_files"] for h in manifest(third)["executor"]["info"]["hosts"].values())
+    assert sent == 1  # the new content only
 
 
 @pytest.mark.parametrize("found", [True, False], ids=["bundles", "bundles-not-found"])

@@ -4,12 +4,13 @@ Fetching an item's outputs takes a few SFTP round trips; waiting for them
 item by item in the dispatch's thread would leave the workers idle. Each
 result's fetch starts at once on the connections' loop, and results are
 handed to the kernel's ``on_result`` (in the dispatch's thread, as the
-contract wants) as their fetches end, with at most :data:`WINDOW` waiting.
+contract wants) as their fetches end (in the order they end), with at most :data:`WINDOW` waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
@@ -33,7 +34,8 @@ class Arrivals:
         self.loop = loop
         self.fetch = fetch
         self.on_result = on_result
-        self.pending: list[Future[ItemResult]] = []
+        self.waiting = 0  # fetches started and not reported yet
+        self._ended: queue.SimpleQueue[Future[ItemResult]] = queue.SimpleQueue()  # put by the loop's thread as each ends
         self.lost: list[str] = []  # items to run again: their outputs went with their host
 
     def __call__(self, result: ItemResult) -> None:
@@ -41,23 +43,25 @@ class Arrivals:
         if coro is None:
             self.on_result(result)  # nothing to bring home
         else:
-            self.pending.append(asyncio.run_coroutine_threadsafe(coro, self.loop))
-        self._report(wait=len(self.pending) > WINDOW)
+            self.waiting += 1
+            asyncio.run_coroutine_threadsafe(coro, self.loop).add_done_callback(self._ended.put)
+        self._report(block=self.waiting > WINDOW)
 
-    def _report(self, wait: bool) -> None:
-        while self.pending:
-            done = [f for f in self.pending if f.done()]
-            if not done and not wait:
+    def _report(self, block: bool) -> None:
+        while self.waiting:
+            try:
+                future = self._ended.get(block=block)
+            except queue.Empty:
                 return
-            for future in done or self.pending[:1]:
-                self.pending.remove(future)
-                self._arrived(future)
-            wait = len(self.pending) > WINDOW
+            self.waiting -= 1
+            self._arrived(future)
+            block = self.waiting > WINDOW
 
     def flush(self) -> None:
         """Wait for every fetch still on its way and report its result."""
-        while self.pending:
-            self._arrived(self.pending.pop(0))
+        while self.waiting:
+            self.waiting -= 1
+            self._arrived(self._ended.get())
 
     def _arrived(self, future: Future[ItemResult]) -> None:
         try:

@@ -60,6 +60,7 @@ class SshExecutor(Executor):
         self._loop: Any = None
         self._hosts: list[Any] = []
         self._package: WorkerPackage | None = None
+        self._home: Path | None = None  # the AGILab home: pinned host keys, remembered input sums
         self._session: Any = None
         self._info: dict[str, Any] = {}
 
@@ -96,6 +97,7 @@ class SshExecutor(Executor):
             self._loop = LoopThread()
             self._hosts = [Host(h.host, h.port, cfg.python_for(h.host), cfg.dir_for(h.host)) for h in self.workers.hosts]
         self._package = package
+        self._home = Path(env.home)
         self._loop.call(self._install_all(package, Path(env.home), Path(env.wenv_dir) / "ssh-wheels"))
 
     async def _install_all(self, package: WorkerPackage, home: Path, wheels: Path) -> None:
@@ -145,7 +147,7 @@ class SshExecutor(Executor):
         if self._package is None or self._loop is None:
             raise ConfigError("executor ssh: run() before install(): the hosts have no worker venv")
         cfg: SshOptions = self.config
-        self._session = session = RunSession(self._loop, self._hosts, cfg, task, self.report)
+        self._session = session = RunSession(self._loop, self._hosts, cfg, task, self.report, home=self._home)
         started = time.perf_counter()
         try:
             plan = session.start(plan, items)  # items moved to the hosts that hold their inputs

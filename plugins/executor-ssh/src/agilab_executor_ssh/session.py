@@ -30,7 +30,8 @@ from agilab_executor_ssh.locality import near_inputs
 from agilab_executor_ssh.loop import LoopThread
 from agilab_executor_ssh.options import SshOptions
 from agilab_executor_ssh.remote_task import HostTask
-from agilab_executor_ssh.transfer import BundleFetch, InputHashes
+from agilab_executor_ssh.sums import InputSums
+from agilab_executor_ssh.transfer import BundleFetch
 from agilab_executor_ssh.workers import RemoteWorker
 
 POLL_SECONDS = 0.05
@@ -42,7 +43,9 @@ STAGED_AHEAD = 64
 class RunSession:
     """The hosts' side of one run; :meth:`close` leaves nothing of it running."""
 
-    def __init__(self, loop: LoopThread, hosts: list[Host], config: SshOptions, task: WorkerTask, report: Callable[[str], None]) -> None:
+    def __init__(
+        self, loop: LoopThread, hosts: list[Host], config: SshOptions, task: WorkerTask, report: Callable[[str], None], home: Path | None = None
+    ) -> None:
         self.loop = loop
         self.hosts = hosts
         self.config = config
@@ -51,7 +54,7 @@ class RunSession:
         self.by_name = {h.name: h for h in hosts}
         self.by_contact: dict[str, Host] = {}
         self.staged: dict[str, set[str]] = {h.name: set() for h in hosts}
-        self.inputs = InputHashes(Path(task.data_dir)) if task.data_dir is not None else None
+        self.inputs = InputSums(Path(task.data_dir), home / "ssh" / "sums" if home is not None else None) if task.data_dir is not None else None
         self.items: Mapping[str, WorkItem] = {}
         self.cluster: Any = None
         self.host_task = HostTask.of(task)
@@ -116,10 +119,17 @@ class RunSession:
             workers = await started  # started workers are the hosts' to stop, whatever staging did
         return plan, workers
 
+    def _sums(self, rels: list[str]) -> dict[str, str]:
+        assert self.inputs is not None
+        sums = {rel: self.inputs(rel)[2] for rel in rels}
+        self.inputs.save()
+        self.facts["inputs_hashed"] = self.inputs.hashed  # the others' sha256 were remembered from earlier runs (:mod:`.sums`)
+        return sums
+
     async def _near_inputs(self, plan: WorkPlan) -> WorkPlan:
         """``plan`` with items moved to hosts whose cache holds their inputs (:mod:`.locality`)."""
         rels = sorted({rel for item in self.items.values() for rel in item.inputs})
-        self.sums = await asyncio.to_thread(lambda: {rel: self.inputs(rel)[2] for rel in rels})  # type: ignore[misc]
+        self.sums = await asyncio.to_thread(self._sums, rels)
         held: dict[str, set[str]] = {}
         for host in self.hosts:
             try:

@@ -21,7 +21,7 @@ from typing import Any
 import asyncssh
 import attrs
 
-from agilab_core import atomic_path, sha256_file
+from agilab_core import atomic_path
 
 #: SFTP transfers and links in flight at once per host.
 PARALLEL = 16
@@ -189,18 +189,3 @@ async def _read_small(handle: asyncssh.SFTPClientFile, size: int, out: Any) -> i
                 got += len(chunk)
             break
     return got
-
-
-class InputHashes:
-    """sha256 of the manager's input files, computed once per run."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._known: dict[str, str] = {}
-
-    def __call__(self, rel: str) -> tuple[str, Path, str]:
-        local = self.root / rel
-        sha = self._known.get(rel)
-        if sha is None:
-            sha = self._known[rel] = sha256_file(local)
-        return rel, local, sha
