@@ -6,12 +6,13 @@ import asyncio
 import threading
 
 import pytest
-from agilab_core import ItemResult
 from agilab_executor_ssh import arrivals
 from agilab_executor_ssh.arrivals import Arrivals, OutputsLost
 from agilab_executor_ssh.loop import LoopThread
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from agilab_core import ItemResult
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agilab_core import atomic_path
-from agilab_core.atomic import sha256_file
+from agilab_core import atomic_path, sha256_file
 
 #: A file changed this recently before it is read is not remembered (racy: a write in the same tick keeps its times).
 SETTLED_SECONDS = 3.0
