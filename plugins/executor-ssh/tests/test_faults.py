@@ -110,6 +110,31 @@ def test_items_of_a_host_killed_mid_run_finish_on_the_other(agi, no_host_process
     assert frame(run.outputs).equals(frame(pool.outputs))
 
 
+def test_a_scheduler_that_fails_to_start_leaves_no_launched_worker(agi, no_host_processes_left, known_hosts, flights, monkeypatch):  # noqa: F811
+    """Workers are launched before the scheduler is up (they import Dask meanwhile): when it cannot start, the run
+    fails saying why, and the launched workers, still waiting for its address, are stopped on both hosts."""
+    from agilab_executor_ssh import session
+
+    hosts = no_host_processes_left
+    options = options_for(hosts, known_hosts)
+    workers = workers_of(hosts)
+    agi.install("flight", executor="ssh", workers=workers, executor_options=options)
+    seen: list[int] = []
+
+    def no_scheduler(self):
+        deadline = time.monotonic() + 60
+        while len(remote_workers(hosts)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(len(remote_workers(hosts)))
+        raise ConfigError("scheduler: no port left on this machine")
+
+    monkeypatch.setattr(session.RunSession, "_start_scheduler", no_scheduler)
+    run = agi.run("flight", executor="ssh", workers=workers, executor_options=options, args={"data_in": str(flights)})
+    assert seen == [2]  # both launchers were up, waiting for the scheduler's address
+    assert run.status == "failed" and "no port left" in str(run.error)
+    # no_host_processes_left: both launchers and their workers are gone
+
+
 def test_a_venv_that_cannot_build_on_one_host_fails_the_install_naming_it(agi, no_host_processes_left, known_hosts):  # noqa: F811
     hosts = no_host_processes_left
     broken = hosts[1]

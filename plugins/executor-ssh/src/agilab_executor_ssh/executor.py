@@ -139,8 +139,6 @@ class SshExecutor(Executor):
     # -- run --------------------------------------------------------------------
 
     def run(self, plan: WorkPlan, items: Mapping[str, WorkItem], task: WorkerTask, on_result: OnResult) -> None:
-        from agilab_executor_dask.dispatch import Dispatch
-
         from agilab_executor_ssh.remote_task import run_host_batch
         from agilab_executor_ssh.session import RunSession
 
@@ -151,6 +149,7 @@ class SshExecutor(Executor):
         started = time.perf_counter()
         try:
             plan = session.start(plan, items)  # items moved to the hosts that hold their inputs
+            from agilab_executor_dask.dispatch import Dispatch  # Dask: imported while the hosts' workers start (session.start)
             arrivals = session.arrivals(on_result)
             while True:
                 dispatch = Dispatch(

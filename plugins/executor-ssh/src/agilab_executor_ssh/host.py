@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import posixpath
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from agilab_executor_ssh.links import inside
 from agilab_executor_ssh.probe import PROBE, HostFacts
 from agilab_executor_ssh.transfer import PARALLEL, BundleFetch, HostCache, Traffic, fetch, place
 from agilab_executor_ssh.wheelhouse import Wheel
-from agilab_executor_ssh.workers import RemoteWorker, start_worker
+from agilab_executor_ssh.workers import RemoteWorker, launch_worker
 
 STEPS = ("connect", "install", "upload", "run", "download")
 #: A worker that exits this soon after starting, this many times in a row, is not started again.
@@ -176,30 +176,34 @@ class Host:
                     bundled[0].release()
 
     async def start_workers(
-        self, slots: list[WorkerSlot], scheduler_port: int, config: dict[str, Any], timeout: float, on_start: Callable[[RemoteWorker], None]
+        self, slots: list[WorkerSlot], scheduler: Awaitable[int], config: dict[str, Any], timeout: float, on_start: Callable[[RemoteWorker], None]
     ) -> list[RemoteWorker]:
-        """One Dask worker per slot, connected to the manager's scheduler at ``scheduler_port``.
+        """One Dask worker per slot, connected to the manager's scheduler, whose port ``scheduler`` gives.
 
-        ``on_start`` hears of each worker, and of each started again: a
-        worker that dies while its host is still connected (an item killed
-        it) is started again under the same name, as a Dask nanny would.
+        The workers are launched first: they import Dask and the app while
+        the manager starts its scheduler. ``on_start`` hears of each worker,
+        and of each started again: a worker that dies while its host is
+        still connected (an item killed it) is started again under the same
+        name, as a Dask nanny would.
         """
         assert self.conn is not None
         self._stopping = False
-        if self._scheduler_forward is None:
-            self._scheduler_forward = await self.conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", scheduler_port)
-        port = self._scheduler_forward.get_port()
         logs = config["logs"]
-        started = []
+        launched = []
         for slot in slots:
             await self._worker_sessions.enter_async_context(session_slot(self.conn))  # one session per worker, its restarts too
             options = {**{k: v for k, v in config.items() if k != "logs"}, "name": slot.id, "log": f"{logs}/worker-{slot.index}.log"}
-            worker = await start_worker(self.conn, self.name, self.venv_python, options, port, timeout)
-            self.workers.append(worker)
-            started.append(worker)
+            worker = await launch_worker(self.conn, self.name, self.venv_python, options, timeout)
+            self.workers.append(worker)  # stopped by :meth:`stop_workers` from now on, whatever happens next
+            launched.append((worker, options))
+        if self._scheduler_forward is None:
+            self._scheduler_forward = await self.conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", await scheduler)
+        port = self._scheduler_forward.get_port()
+        for worker, options in launched:
+            worker.join(port)
             on_start(worker)
             self._watchers.append(asyncio.create_task(self._restart_when_dead(worker, options, port, timeout, on_start)))
-        return started
+        return [worker for worker, _ in launched]
 
     async def _restart_when_dead(
         self, worker: RemoteWorker, options: dict[str, Any], port: int, timeout: float, on_start: Callable[[RemoteWorker], None]
@@ -216,7 +220,8 @@ class Host:
             if quick >= QUICK_EXITS:
                 return
             try:
-                worker = await start_worker(self.conn, self.name, self.venv_python, options, port, timeout)  # type: ignore[arg-type]
+                worker = await launch_worker(self.conn, self.name, self.venv_python, options, timeout)  # type: ignore[arg-type]
+                worker.join(port)
             except Exception:  # noqa: BLE001 - the host lost a worker; the dispatch sends its items elsewhere
                 return
             self.workers.append(worker)

@@ -11,6 +11,7 @@ asyncssh.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -28,7 +29,15 @@ class LoopThread:
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result (its exception is raised here)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return self.wait(self.submit(coro), timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the loop; :meth:`wait` for it later."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    @staticmethod
+    def wait(future: concurrent.futures.Future[T], timeout: float | None = None) -> T:
+        """The result of a :meth:`submit`; interrupted here (Ctrl-C, a timeout), the coroutine is cancelled there."""
         try:
             return future.result(timeout)
         except BaseException:

@@ -13,6 +13,7 @@ the worker the dispatch placed it on, whose host has its inputs (staged by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -97,15 +98,23 @@ class RunSession:
         for slot, ids in zip(plan.slots, plan.assignments, strict=True):
             if ids:
                 per_host.setdefault(slot.host, []).append(slot)
-        self.cluster = self._start_scheduler()
-        port = int(self.cluster.address.rpartition(":")[2])
-        plan, workers = self.loop.call(self._stage_and_start(plan, per_host, port))  # inputs travel while workers import
+        port: asyncio.Future[int] = self.loop.loop.create_future()  # the scheduler's: workers launch (and import Dask) before it is known
+        launching = self.loop.submit(self._stage_and_start(plan, per_host, port))  # inputs travel while workers import
+        try:
+            self.cluster = self._start_scheduler()
+        except BaseException:
+            self.loop.loop.call_soon_threadsafe(port.cancel)
+            with contextlib.suppress(BaseException):
+                self.loop.wait(launching, timeout=self.config.worker_timeout)  # launched workers are the hosts' to stop (:meth:`close`)
+            raise
+        self.loop.loop.call_soon_threadsafe(port.set_result, int(self.cluster.address.rpartition(":")[2]))
+        plan, workers = self.loop.wait(launching)
         self._await_workers(workers)
         self.cluster.check_environment(self.task.env_hash, "the worker venv of each host")
         self.report(f"ssh: {self.cluster.connected()} workers on {len(per_host)} hosts connected to {self.cluster.address} through SSH")
         return plan
 
-    async def _stage_and_start(self, plan: WorkPlan, per_host: dict[str, list[Any]], port: int) -> tuple[WorkPlan, list[RemoteWorker]]:
+    async def _stage_and_start(self, plan: WorkPlan, per_host: dict[str, list[Any]], port: asyncio.Future[int]) -> tuple[WorkPlan, list[RemoteWorker]]:
         started = asyncio.ensure_future(self._start_all(per_host, port))
         try:
             if self.staging:
@@ -186,14 +195,14 @@ class RunSession:
             raise
         return Cluster(client, "embedded", owned=spec, facts={"cluster": "ssh"})
 
-    async def _start_all(self, per_host: dict[str, list[Any]], port: int) -> list[RemoteWorker]:
+    async def _start_all(self, per_host: dict[str, list[Any]], port: asyncio.Future[int]) -> list[RemoteWorker]:
         started = await asyncio.gather(*(self._start_host(self.by_name[name], slots, port) for name, slots in per_host.items()), return_exceptions=True)
         for result in started:
             if isinstance(result, BaseException):
                 raise result
         return [w for result in started for w in result]  # type: ignore[union-attr]
 
-    async def _start_host(self, host: Host, slots: list[Any], port: int) -> list[RemoteWorker]:
+    async def _start_host(self, host: Host, slots: list[Any], port: asyncio.Future[int]) -> list[RemoteWorker]:
         assert host.facts is not None
         threads = self.config.threads_per_worker or max(1, host.facts.cores // len(slots))
         run_dir = host.run_dir(self.task.run_id)

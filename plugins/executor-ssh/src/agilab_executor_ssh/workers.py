@@ -40,6 +40,10 @@ class RemoteWorker:
     forward: asyncssh.SSHListener
     contact: str
 
+    def join(self, scheduler_port: int) -> None:
+        """Tell the worker (importing Dask meanwhile) where the scheduler is on its host, and where it is reached from here."""
+        self.process.stdin.write(json.dumps({"scheduler": f"tcp://127.0.0.1:{scheduler_port}", "contact": self.contact}) + "\n")
+
     async def stop(self, conn: asyncssh.SSHClientConnection | None) -> None:
         """End the worker and everything it started on the host (a lost connection has ended them already)."""
         with contextlib.suppress(Exception):
@@ -60,10 +64,8 @@ def launch_command(python: str, config: dict[str, Any]) -> str:
     return remote_command([python, "-m", "agilab_executor_ssh.launcher", json.dumps(config)])
 
 
-async def start_worker(
-    conn: asyncssh.SSHClientConnection, host: str, python: str, config: dict[str, Any], scheduler_port: int, timeout: float
-) -> RemoteWorker:
-    """Launch a worker on ``host`` and connect it to the scheduler forwarded to ``scheduler_port`` there."""
+async def launch_worker(conn: asyncssh.SSHClientConnection, host: str, python: str, config: dict[str, Any], timeout: float) -> RemoteWorker:
+    """Launch a worker on ``host``; it imports Dask and the app's worker module until :meth:`RemoteWorker.join` says where the scheduler is."""
     process = await open_session(conn, lambda: conn.create_process(launch_command(python, config), encoding="utf-8"))
     try:
         line = await asyncio.wait_for(process.stdout.readline(), timeout)
@@ -81,9 +83,7 @@ async def start_worker(
     except BaseException:
         process.close()
         raise
-    contact = f"tcp://127.0.0.1:{forward.get_port()}"
-    process.stdin.write(json.dumps({"scheduler": f"tcp://127.0.0.1:{scheduler_port}", "contact": contact}) + "\n")
-    return RemoteWorker(config["name"], host, process, int(started["pgid"]), forward, contact)
+    return RemoteWorker(config["name"], host, process, int(started["pgid"]), forward, f"tcp://127.0.0.1:{forward.get_port()}")
 
 
 async def _last_words(process: asyncssh.SSHClientProcess[str]) -> str:
