@@ -98,13 +98,7 @@ class SshExecutor(Executor):
             self._hosts = [Host(h.host, h.port, cfg.python_for(h.host), cfg.dir_for(h.host)) for h in self.workers.hosts]
         self._package = package
         self._home = Path(env.home)
-        installing = self._loop.submit(self._install_all(package, Path(env.home), Path(env.wenv_dir) / "ssh-wheels"))
-        try:
-            _import_dispatch()  # while the hosts are reached: mostly waiting there, CPU here
-        except BaseException:
-            installing.cancel()
-            raise
-        self._loop.wait(installing)
+        self._loop.call(self._install_all(package, Path(env.home), Path(env.wenv_dir) / "ssh-wheels"))
 
     async def _install_all(self, package: WorkerPackage, home: Path, wheels: Path) -> None:
         import asyncio  # running already (this is a coroutine); not imported when the plugin loads
@@ -155,7 +149,7 @@ class SshExecutor(Executor):
         started = time.perf_counter()
         try:
             plan = session.start(plan, items)  # items moved to the hosts that hold their inputs
-            Dispatch = _import_dispatch()  # noqa: N806 - a class
+            from agilab_executor_dask.dispatch import Dispatch  # Dask: imported while the hosts' workers start (session.start)
             arrivals = session.arrivals(on_result)
             while True:
                 dispatch = Dispatch(
@@ -230,15 +224,3 @@ def register_executors() -> list[ExecutorSpec]:
             description="SSH hosts: --workers [USER@]HOST[:PORT]=N,...; worker venvs built on each host, Dask through the SSH connections",
         )
     ]
-
-
-def _import_dispatch() -> Any:
-    """The ``dask`` executor's dispatch, which a run needs next.
-
-    Importing it (Dask's ``distributed``) takes 0.3-0.5 s of CPU: :meth:`SshExecutor.install`
-    spends them while the loop's thread waits for the hosts. In the caller's thread, so that
-    no import is left running when a process that only installs exits.
-    """
-    from agilab_executor_dask.dispatch import Dispatch
-
-    return Dispatch
