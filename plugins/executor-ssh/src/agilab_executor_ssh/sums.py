@@ -68,11 +68,11 @@ class InputSums:
         if entry is not None and entry[0] == before:
             self._kept[rel] = entry
             return entry[1]
-        read_at = time.time()
+        read_at = time.time_ns()  # integers: a float of ns since 1970 is off by up to 256 ns
         sha = sha256_file(local)
         self.hashed += 1
         after = os.stat(local)
-        if identity(after) == before and after.st_ctime_ns <= (read_at - self.settled) * 1e9:
+        if identity(after) == before and after.st_ctime_ns <= read_at - round(self.settled * 1e9):
             self._kept[rel] = (before, sha)
         return sha
 
