@@ -98,7 +98,7 @@ class SshExecutor(Executor):
             self._hosts = [Host(h.host, h.port, cfg.python_for(h.host), cfg.dir_for(h.host)) for h in self.workers.hosts]
         self._package = package
         self._home = Path(env.home)
-        self._loop.call(self._install_all(package, Path(env.home), Path(env.wenv_dir) / "ssh-wheels"))
+        self._loop.call(self._install_all(package, self._home, Path(env.wenv_dir) / "ssh-wheels"))
 
     async def _install_all(self, package: WorkerPackage, home: Path, wheels: Path) -> None:
         import asyncio  # running already (this is a coroutine); not imported when the plugin loads
@@ -149,7 +149,9 @@ class SshExecutor(Executor):
         started = time.perf_counter()
         try:
             plan = session.start(plan, items)  # items moved to the hosts that hold their inputs
-            from agilab_executor_dask.dispatch import Dispatch  # Dask: imported while the hosts' workers start (session.start)
+            # Here, not above: Dask is first imported by start(), while the workers launch.
+            from agilab_executor_dask.dispatch import Dispatch
+
             arrivals = session.arrivals(on_result)
             while True:
                 dispatch = Dispatch(

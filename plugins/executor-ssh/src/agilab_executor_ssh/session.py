@@ -128,7 +128,7 @@ class RunSession:
             workers = await started  # started workers are the hosts' to stop, whatever staging did
         return plan, workers
 
-    def _sums(self, rels: list[str]) -> dict[str, str]:
+    def _hash_inputs(self, rels: list[str]) -> dict[str, str]:
         assert self.inputs is not None
         sums = {rel: self.inputs(rel)[2] for rel in rels}
         self.inputs.save()
@@ -138,7 +138,7 @@ class RunSession:
     async def _near_inputs(self, plan: WorkPlan) -> WorkPlan:
         """``plan`` with items moved to hosts whose cache holds their inputs (:mod:`.locality`)."""
         rels = sorted({rel for item in self.items.values() for rel in item.inputs})
-        self.sums = await asyncio.to_thread(self._sums, rels)
+        self.sums = await asyncio.to_thread(self._hash_inputs, rels)
         held: dict[str, set[str]] = {}
         for host in self.hosts:
             try:
