@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -73,3 +74,28 @@ def test_end_of_stdin_before_the_addresses_stops_the_worker(launcher) -> None:
     _wait_gone(proc, started["pgid"])
     assert proc.returncode == -9  # its last act: SIGKILL to its whole group, itself included
     assert not _group_alive(started["pgid"])
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_the_workers_port_is_held_for_it_until_it_listens_there(launcher) -> None:
+    """The worker binds its port seconds after it was chosen (it imports Dask first): meanwhile
+    nothing else on the host may take it, and then the worker itself must be able to."""
+    proc, started = launcher
+    port = started["port"]
+    with socket.socket() as other, pytest.raises(OSError) as taken:
+        other.bind(("127.0.0.1", port))
+    assert taken.value.errno == errno.EADDRINUSE
+    assert not _listening(port)
+    proc.stdin.write(json.dumps({"scheduler": f"tcp://127.0.0.1:{_closed_port()}", "contact": "tcp://127.0.0.1:1"}).encode() + b"\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not _listening(port) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _listening(port), "the worker did not listen on the port held for it"

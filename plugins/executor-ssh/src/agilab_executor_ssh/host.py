@@ -27,7 +27,7 @@ from agilab_executor_ssh.links import inside
 from agilab_executor_ssh.probe import PROBE, HostFacts
 from agilab_executor_ssh.transfer import PARALLEL, BundleFetch, HostCache, Traffic, fetch, place
 from agilab_executor_ssh.wheelhouse import Wheel
-from agilab_executor_ssh.workers import RemoteWorker, launch_worker
+from agilab_executor_ssh.workers import RemoteWorker, launch_worker, why_it_stopped
 
 STEPS = ("connect", "install", "upload", "run", "download")
 #: A worker that exits this soon after starting, this many times in a row, is not started again.
@@ -228,11 +228,9 @@ class Host:
             on_start(worker)
 
     async def worker_log(self, worker: RemoteWorker, logs: str) -> str:
-        """The last line a worker wrote to its log on the host (why it could not start)."""
+        """Why a worker could not start, from its log on the host."""
         index = worker.name.rpartition("/")[2]
-        text = await self._read(f"{logs}/worker-{index}.log") or ""
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else "no message"
+        return why_it_stopped(await self._read(f"{logs}/worker-{index}.log") or "")
 
     async def stop_workers(self) -> None:
         self._stopping = True

@@ -2,7 +2,7 @@
 
 The manager runs ``VENV/bin/python -m agilab_executor_ssh.launcher CONFIG``
 through its SSH connection, without a terminal. The launcher makes its
-process group, picks a free loopback port for the worker, starts the worker
+process group, reserves a loopback port for the worker (:func:`reserve_port`), starts the worker
 process (which imports Dask and the app's worker module at once), prints
 ``{"port", "pid", "pgid"}`` on stdout, then reads one line from stdin: the
 scheduler's address as this host reaches it (a remote port forward) and the
@@ -58,11 +58,19 @@ CACHE_VARIABLE = "AGILAB_SSH_CACHE_DIR"
 INDEX_VARIABLE = "AGILAB_SSH_INPUT_INDEX"
 
 
-def free_port() -> int:
-    """A loopback port free at this moment (the worker binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def reserve_port() -> socket.socket:
+    """A loopback port held for the worker until the launcher exits.
+
+    The worker listens on it only once it has imported Dask and been told the
+    addresses, seconds later. Meanwhile the port stays bound here, with
+    ``SO_REUSEADDR`` and without listening: the kernel gives it to no other
+    ``bind(0)`` or outgoing connection on the host, while the worker, which
+    binds with ``SO_REUSEADDR`` as Tornado does, can still listen on it.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def worker_environment(config: dict) -> dict[str, str]:
@@ -123,7 +131,8 @@ def main(argv: list[str]) -> int:
     config = json.loads(argv[0])
     if os.getpgrp() != os.getpid():
         os.setpgid(0, 0)  # a group of its own, whatever the remote shell did
-    port = free_port()
+    reservation = reserve_port()  # held, and closed when this process ends
+    port = int(reservation.getsockname()[1])
     worker = start_worker(config, port)
     # The group's SIGTERM is for the worker and what it started: the launcher outlives it
     # to SIGKILL what is left. Set here, in the main thread (the only one that may), and

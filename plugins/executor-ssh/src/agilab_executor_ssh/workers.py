@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from typing import Any
 
 import asyncssh
@@ -93,3 +94,26 @@ async def _last_words(process: asyncssh.SSHClientProcess[str]) -> str:
         text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else f"exit status {process.exit_status}"
+
+
+#: A line that ends a Python traceback: the exception's type and message.
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Timeout)\b:?")
+
+
+def why_it_stopped(log: str) -> str:
+    """Why a worker stopped, from its log: the exception at the root of the last one, not Dask's wrapper.
+
+    Dask ends a worker that cannot start with ``RuntimeError: Worker failed to
+    start.``, raised from the actual cause (an address in use, a scheduler out
+    of reach): the cause is what a user can act on.
+    """
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if not lines:
+        return "no message"
+    raised = [line for line in lines if _EXCEPTION.match(line)]
+    if not raised:
+        return lines[-1]
+    last = raised[-1]
+    if "failed to start" in last and len(raised) > 1:
+        return f"{last.rstrip('.')}: {raised[-2]}"
+    return last
