@@ -111,6 +111,32 @@ def test_a_later_run_reads_only_the_inputs_that_changed(agi, no_host_processes_l
     assert 1 <= sent < 12  # the new content, and maybe inputs of a batch an idle worker took from the other host
 
 
+def test_a_hosts_cache_and_venvs_removed_between_runs_are_sent_and_built_again(agi, no_host_processes_left, ssh_hosts, known_hosts, flights):  # noqa: F811
+    """Freeing a host's disk as documented (its cache and worker venvs removed while nothing runs there): the next
+    install sends that host its wheels and builds its venv again, the other host's venv stays current, and the run
+    sends the inputs the emptied cache lacks and gives pool's outputs."""
+    options = options_for(ssh_hosts, known_hosts)
+    workers = workers_of(ssh_hosts)
+    agi.install("flight", executor="ssh", workers=workers, executor_options=options)
+    emptied, kept = ssh_hosts
+    shutil.rmtree(Path(emptied.remote_dir, "cache"))
+    shutil.rmtree(Path(emptied.remote_dir, "wenv"))
+    shutil.rmtree(Path(kept.remote_dir, "cache"))  # its venv's wheels are hard links: the venv does not need the cache
+
+    lines: list[str] = []
+    agi.install("flight", executor="ssh", workers=workers, executor_options=options, report=lines.append)
+    said = {host: next(line for line in lines if f"ssh {host.user}@{host.address}:" in line and "worker venv" in line) for host in ssh_hosts}
+    assert "worker venv built" in said[emptied] and " 0 sent" not in said[emptied], said
+    assert "worker venv current" in said[kept] and " 0 sent" in said[kept], said
+
+    ssh = agi.run("flight", executor="ssh", workers=workers, executor_options=options, args={"data_in": str(flights)})
+    pool = agi.run("flight", executor="pool", workers=2, args={"data_in": str(flights)})
+    assert ssh.status == "ok", ssh.error
+    assert hashes(ssh.outputs) == hashes(pool.outputs)
+    traffic = {name: facts["traffic"]["sent_files"] for name, facts in manifest(ssh)["executor"]["info"]["hosts"].items()}
+    assert all(sent > 0 for sent in traffic.values()), traffic  # both caches were emptied: each host got its items' inputs
+
+
 @pytest.mark.parametrize("found", [True, False], ids=["bundles", "bundles-not-found"])
 def test_batches_outputs_come_in_bundles_or_one_by_one(agi, no_host_processes_left, ssh_hosts, known_hosts, flights, monkeypatch, found):  # noqa: F811
     """Batches of 4 items: their outputs come in bundles; when the manager looks for every bundle under
