@@ -38,6 +38,19 @@ def options_for(hosts: Iterable[SshHost], known_hosts: Path, **more: Any) -> dic
     }
 
 
+def cli_options(options: dict) -> list[str]:
+    """``-o KEY=VALUE`` words for ``agilab`` (lists and tables as TOML, per-host values dotted)."""
+    words = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            words += [w for host, v in value.items() for w in ("-o", f"{key.removesuffix('_options')}.{host}={v}")]
+        elif isinstance(value, list):
+            words += ["-o", f"{key}={json.dumps(value)}"]
+        else:
+            words += ["-o", f"{key}={value}"]
+    return words
+
+
 @pytest.fixture(scope="session")
 def known_hosts(ssh_hosts: list[SshHost], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A known-hosts file trusting the two test hosts (rewritten by tests that change a host key)."""

@@ -21,7 +21,7 @@ from agilab_executor_ssh.probe import HostFacts
 
 from agilab_core import ConfigError
 
-from .lab import flights, frame, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
+from .lab import cli_options, flights, frame, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
 from .sshd import SshHost
 
 AGILAB = str(Path(sys.executable).with_name("agilab"))
@@ -33,19 +33,6 @@ def busy_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("busy-flights")
     generate(folder, files=120, rows=1500, seed=7, min_rows=800, max_rows=3000)
     return folder
-
-
-def cli_options(options: dict) -> list[str]:
-    """``-o KEY=VALUE`` words for ``agilab`` (lists and tables as TOML, per-host values dotted)."""
-    words = []
-    for key, value in options.items():
-        if isinstance(value, dict):
-            words += [w for host, v in value.items() for w in ("-o", f"{key.removesuffix('_options')}.{host}={v}")]
-        elif isinstance(value, list):
-            words += ["-o", f"{key}={json.dumps(value)}"]
-        else:
-            words += ["-o", f"{key}={value}"]
-    return words
 
 
 def journal_lines(home: Path) -> int:

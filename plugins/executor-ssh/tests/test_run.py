@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from agilab_core import sha256_file
 
-from .lab import flights, frame, hashes, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
+from .lab import cli_options, flights, frame, hashes, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
+
+AGILAB = str(Path(sys.executable).with_name("agilab"))
 
 
 def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_left, ssh_hosts, known_hosts, flights):  # noqa: F811
@@ -64,6 +66,26 @@ def test_flight_on_two_hosts_gives_the_outputs_of_pool(agi, no_host_processes_le
         assert set(facts["seconds"]) == {"connect", "install", "upload", "run", "download"}
         assert facts["seconds"]["run"] > 0 and facts["traffic"]["received_files"] > 0
         assert not (Path(facts["remote_dir"]) / "runs" / ssh.run_id).exists()  # the run's files on the host are gone
+
+
+def test_agilab_run_json_on_two_hosts_gives_the_outputs_of_pool(no_host_processes_left, ssh_hosts, known_hosts, flights, tmp_path, agilab_wenv):  # noqa: F811
+    """The command a user types: ``agilab run flight -e ssh -w USER@HOST:PORT=1,... -o ... --json``, one JSON object
+    on stdout, its outputs those of ``agilab run flight -e pool -w 2 --json``."""
+    env = {**os.environ, "AGILAB_HOME": str(tmp_path / "home"), "AGILAB_WENV": str(agilab_wenv)}
+    common = ["--set", f"data_in={flights}", "--json"]
+    ssh_words = ["-e", "ssh", "-w", workers_of(ssh_hosts), *cli_options(options_for(ssh_hosts, known_hosts))]
+    done = {
+        name: subprocess.run([AGILAB, "run", "flight", *words, *common], capture_output=True, text=True, env=env, timeout=600)
+        for name, words in (("ssh", ssh_words), ("pool", ["-e", "pool", "-w", "2"]))
+    }
+    assert done["ssh"].returncode == 0, done["ssh"].stderr
+    assert done["pool"].returncode == 0, done["pool"].stderr
+    ssh, pool = (json.loads(done[name].stdout) for name in ("ssh", "pool"))
+    assert (ssh["executor"], ssh["status"], ssh["error"]) == ("ssh", "ok", None)
+    assert ssh["items"] == pool["items"] == {"total": 12, "ok": 12, "failed": 0}
+    assert ssh["summary"] == pool["summary"]
+    assert hashes(Path(ssh["outputs"])) == hashes(Path(pool["outputs"]))
+    assert {r["host"] for r in json.loads(Path(ssh["manifest"]).read_text())["results"]} == {f"{h.user}@{h.address}" for h in ssh_hosts}
 
 
 def test_inputs_sent_with_their_batches_give_the_same_outputs(agi, no_host_processes_left, ssh_hosts, known_hosts, flights, monkeypatch):  # noqa: F811
