@@ -92,8 +92,7 @@ async def _last_words(process: asyncssh.SSHClientProcess[str]) -> str:
         text = await asyncio.wait_for(process.stderr.read(), 5)
     except (TimeoutError, asyncssh.Error):
         text = ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit status {process.exit_status}"
+    return why_it_stopped(text) if text.strip() else f"exit status {process.exit_status}"
 
 
 #: A line that ends a Python traceback: the exception's type and message.
