@@ -58,14 +58,20 @@ CACHE_VARIABLE = "AGILAB_SSH_CACHE_DIR"
 INDEX_VARIABLE = "AGILAB_SSH_INPUT_INDEX"
 
 
+#: Whether the worker can bind its port while the launcher still holds it (Linux's ``SO_REUSEADDR``).
+HELD_THROUGH_BIND = sys.platform.startswith("linux")
+
+
 def reserve_port() -> socket.socket:
-    """A loopback port held for the worker until the launcher exits.
+    """A loopback port held for the worker.
 
     The worker listens on it only once it has imported Dask and been told the
     addresses, seconds later. Meanwhile the port stays bound here, with
     ``SO_REUSEADDR`` and without listening: the kernel gives it to no other
-    ``bind(0)`` or outgoing connection on the host, while the worker, which
-    binds with ``SO_REUSEADDR`` as Tornado does, can still listen on it.
+    ``bind(0)`` or outgoing connection on the host. On Linux the worker, which
+    binds with ``SO_REUSEADDR`` as Tornado does, can bind it while it is held
+    (:data:`HELD_THROUGH_BIND`); elsewhere an exact duplicate binding is
+    refused, so the launcher lets the port go just before the worker binds.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -131,7 +137,7 @@ def main(argv: list[str]) -> int:
     config = json.loads(argv[0])
     if os.getpgrp() != os.getpid():
         os.setpgid(0, 0)  # a group of its own, whatever the remote shell did
-    reservation = reserve_port()  # held, and closed when this process ends
+    reservation = reserve_port()
     port = int(reservation.getsockname()[1])
     worker = start_worker(config, port)
     # The group's SIGTERM is for the worker and what it started: the launcher outlives it
@@ -144,6 +150,8 @@ def main(argv: list[str]) -> int:
         stop_group(worker)
         return 1
     assert worker.stdin is not None
+    if not HELD_THROUGH_BIND:
+        reservation.close()  # as late as can be: the worker binds it once it has read the addresses
     try:
         worker.stdin.write(line)
         worker.stdin.close()
