@@ -22,7 +22,7 @@ from agilab_executor_ssh.probe import HostFacts
 from agilab_core import ConfigError
 
 from .lab import cli_options, flights, frame, known_hosts, manifest, options_for, workers_of  # noqa: F401 - fixtures
-from .sshd import SshHost
+from .sshd import SshHost, wait_for_no_processes
 
 AGILAB = str(Path(sys.executable).with_name("agilab"))
 
@@ -45,7 +45,7 @@ def remote_workers(hosts: list[SshHost]) -> list[psutil.Process]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "manager-killed"])
 def test_an_interrupted_or_killed_manager_leaves_no_process_on_any_host(
-    sig, no_host_processes_left, known_hosts, busy_flights, tmp_path, agilab_wenv  # noqa: F811
+    sig, no_host_processes_left, known_hosts, busy_flights, flights, tmp_path, agilab_wenv  # noqa: F811
 ):
     hosts = no_host_processes_left
     home = tmp_path / "home"
@@ -64,9 +64,18 @@ def test_an_interrupted_or_killed_manager_leaves_no_process_on_any_host(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == (130 if sig == signal.SIGINT else -9), err
     assert "Traceback" not in err
+    (run_dir,) = (home / "runs" / "flight").iterdir()
+    on_hosts = [Path(h.remote_dir) / "runs" / run_dir.name for h in hosts]
     if sig == signal.SIGINT:
-        (run_dir,) = (home / "runs" / "flight").iterdir()
         assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+        assert not any(f.exists() for f in on_hosts) and not list((home / "ssh" / "runs").iterdir())  # its teardown removed them
+    else:  # no teardown: its folders stay on the hosts until the next run of this home reaches them
+        assert all(f.is_dir() for f in on_hosts) and [p.stem for p in (home / "ssh" / "runs").iterdir()] == [run_dir.name]
+        assert not wait_for_no_processes(hosts)  # the launchers saw their connection drop, and took their workers down
+        after = subprocess.run([*cmd[:-4], "--set", f"data_in={flights}"], capture_output=True, text=True, env=env, timeout=600)
+        assert after.returncode == 0, after.stderr
+        assert not any(f.exists() for f in on_hosts), "the killed run's folders are still on the hosts"
+        assert not list((home / "ssh" / "runs").iterdir())
     # no_host_processes_left: every launcher, worker and what they started is gone from both hosts
 
 

@@ -245,12 +245,16 @@ class Host:
             self._scheduler_forward.close()
             self._scheduler_forward = None
 
-    async def remove(self, path: str) -> None:
-        """Remove ``path`` on the host (one command: SFTP would take a round trip per file)."""
+    async def remove(self, *paths: str) -> bool:
+        """Remove ``paths`` on the host (one command: SFTP would take a round trip per file); whether they are gone."""
         conn = self.live_connection
-        if conn is not None:
-            with contextlib.suppress(asyncssh.Error, OSError, AgilabError):
-                await run_remote(conn, ["rm", "-rf", "--", path], check=False, timeout=60)
+        if conn is None:
+            return False
+        try:
+            done = await run_remote(conn, ["rm", "-rf", "--", *paths], check=False, timeout=60)
+        except (asyncssh.Error, OSError, AgilabError):
+            return False
+        return done.exit_status == 0
 
     @property
     def live_connection(self) -> asyncssh.SSHClientConnection | None:

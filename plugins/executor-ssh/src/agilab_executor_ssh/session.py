@@ -27,6 +27,7 @@ from agilab_core import THREAD_VARS, ConfigError, ItemResult, OnResult, WorkerTa
 from agilab_executor_ssh import bundle
 from agilab_executor_ssh.arrivals import Arrivals, OutputsLost
 from agilab_executor_ssh.host import Host
+from agilab_executor_ssh.leftovers import Leftovers
 from agilab_executor_ssh.locality import near_inputs
 from agilab_executor_ssh.loop import LoopThread
 from agilab_executor_ssh.options import SshOptions
@@ -56,6 +57,7 @@ class RunSession:
         self.by_contact: dict[str, Host] = {}
         self.staged: dict[str, set[str]] = {h.name: set() for h in hosts}
         self.inputs = InputSums(Path(task.data_dir), home / "ssh" / "sums" if home is not None else None) if task.data_dir is not None else None
+        self.leftovers = Leftovers(home / "ssh" / "runs" if home is not None else None)
         self.items: Mapping[str, WorkItem] = {}
         self.cluster: Any = None
         self.host_task = HostTask.of(task)
@@ -98,6 +100,7 @@ class RunSession:
         for slot, ids in zip(plan.slots, plan.assignments, strict=True):
             if ids:
                 per_host.setdefault(slot.host, []).append(slot)
+        self.leftovers.note(self.task.run_id, {h.name: h.run_dir(self.task.run_id) for h in self.hosts})  # before anything is written there
         port: asyncio.Future[int] = self.loop.loop.create_future()  # the scheduler's: workers launch (and import Dask) before it is known
         launching = self.loop.submit(self._stage_and_start(plan, per_host, port))  # inputs travel while workers import
         try:
@@ -303,18 +306,29 @@ class RunSession:
         return facts
 
     def close(self) -> None:
-        """Close the scheduler, stop every worker on the hosts and remove the run's files there."""
+        """Close the scheduler, stop every worker on the hosts and remove the run's files there.
+
+        The folders that runs of this home whose manager was killed left on
+        these hosts go in the same command (:mod:`.leftovers`).
+        """
         cluster, self.cluster = self.cluster, None
+        stale = self.leftovers.stale({h.name for h in self.hosts})
         try:
-            self.loop.call(self._clean_hosts(), timeout=60)  # first: the scheduler, still quiet, sees its workers go
+            cleaned = self.loop.call(self._clean_hosts(stale), timeout=60)  # first: the scheduler, still quiet, sees its workers go
+            for run_id in [self.task.run_id, *stale]:
+                self.leftovers.cleared(run_id, cleaned)
         finally:
             if cluster is not None:
                 self.facts.update(cluster.info())
                 cluster.close()
 
-    async def _clean_hosts(self) -> None:
-        async def clean(host: Host) -> None:
-            await host.stop_workers()
-            await host.remove(host.run_dir(self.task.run_id))
+    async def _clean_hosts(self, stale: dict[str, dict[str, str]]) -> set[str]:
+        """Stop each host's workers and remove its run folders; the hosts where they are gone."""
 
-        await asyncio.gather(*(clean(h) for h in self.hosts), return_exceptions=True)
+        async def clean(host: Host) -> bool:
+            await host.stop_workers()
+            left = [folders[host.name] for folders in stale.values() if host.name in folders]
+            return await host.remove(host.run_dir(self.task.run_id), *left)
+
+        done = await asyncio.gather(*(clean(h) for h in self.hosts), return_exceptions=True)
+        return {h.name for h, ok in zip(self.hosts, done, strict=True) if ok is True}
