@@ -8,6 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis's per-example deadline is a timed assertion: on a loaded 2-core CI
+# machine one example can take seconds. Speed is measured in bench/, not here.
+settings.register_profile("agilab", deadline=None)
+settings.load_profile("agilab")
 
 
 @pytest.fixture
