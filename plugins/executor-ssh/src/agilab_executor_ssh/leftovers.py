@@ -52,11 +52,12 @@ class Leftovers:
 
     def note(self, run_id: str, folders: dict[str, str]) -> None:
         """Before ``run_id`` creates ``folders`` (host name -> its run folder there). Best effort: a note that cannot be written only means no sweep."""
-        if self.folder is None or not _RUN_ID.fullmatch(run_id):
+        path = self._path(run_id)
+        if path is None:
             return
         with contextlib.suppress(OSError):
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            write_json(self.folder / f"{run_id}.json", {"run_id": run_id, "manager": manager_identity(), "folders": folders})
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_json(path, {"run_id": run_id, "manager": manager_identity(), "folders": folders})
 
     def stale(self, hosts: set[str]) -> dict[str, dict[str, str]]:
         """Run id -> {host: folder} of runs whose manager is gone, for ``hosts`` only."""
@@ -72,9 +73,9 @@ class Leftovers:
 
     def cleared(self, run_id: str, hosts: set[str]) -> None:
         """``hosts`` no longer hold ``run_id``'s folder: the note keeps the others, and goes with the last."""
-        if self.folder is None or not _RUN_ID.fullmatch(run_id):
+        path = self._path(run_id)
+        if path is None:
             return
-        path = self.folder / f"{run_id}.json"
         record = self._read(path, run_id)
         with contextlib.suppress(OSError):
             left = {h: f for h, f in record["folders"].items() if h not in hosts} if record is not None else {}
@@ -93,11 +94,17 @@ class Leftovers:
         records = []
         for name in names:
             run_id = name.removesuffix(".json")
-            if name.endswith(".json") and _RUN_ID.fullmatch(run_id):
-                record = self._read(self.folder / name, run_id)
-                if record is not None:
-                    records.append((run_id, record))
+            path = self._path(run_id)
+            record = self._read(path, run_id) if path is not None and path.name == name else None
+            if record is not None:
+                records.append((run_id, record))
         return records
+
+    def _path(self, run_id: str) -> Path | None:
+        """Where ``run_id``'s note is; None without a home or for an id that is not one safe file name."""
+        if self.folder is None or not _RUN_ID.fullmatch(run_id):
+            return None
+        return self.folder / f"{run_id}.json"
 
     @staticmethod
     def _read(path: Path, run_id: str) -> dict[str, Any] | None:
